@@ -1,0 +1,46 @@
+"""Identity verification: the automated checks and duplicate detection across every case."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.profiles import load_profile
+from checks.identity import OtherCase, run_identity_checks
+from contracts.messages import IdentityCheckInput
+from contracts.state import IdentityReport
+from database.models import Case
+from repatriation.logs import get_logger
+
+
+class IdentityActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @activity.defn(name="run_identity_checks")
+    def run_identity_checks(self, request: IdentityCheckInput) -> IdentityReport:
+        with self.deps.db.session() as session:
+            profile = load_profile(session, request.case_id)
+            rows = session.execute(
+                select(Case.id, Case.reference, Case.profile).where(
+                    Case.date_of_birth == profile.date_of_birth,
+                    Case.id != request.case_id,
+                )
+            ).all()
+        others = [
+            OtherCase(
+                case_id=row.id,
+                reference=row.reference,
+                date_of_birth=profile.date_of_birth,
+                given_names=row.profile.get("given_names", ""),
+                family_name=row.profile.get("family_name", ""),
+                native_name=row.profile.get("native_name"),
+            )
+            for row in rows
+        ]
+        report = run_identity_checks(profile, request.today, others)
+        get_logger(case_id=request.case_id).info(
+            "identity checks", failed=len(report.failed), duplicates=len(report.duplicates)
+        )
+        return report

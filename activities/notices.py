@@ -1,0 +1,97 @@
+"""Mail to the parties: the embassy's requests, reminders, overdue notices.
+
+With ``smtp_url`` set, mail goes through that SMTP server; otherwise each message is written as
+an .eml file to the outbox folder (the embedded default). A notice is sent once: its id is the
+idempotency key, the file name and the Message-ID, so a retry neither sends a second copy to
+the outbox nor lets a receiving server count it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import smtplib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy import select
+from temporalio import activity
+
+from activities.deps import Deps
+from contracts.messages import Notice
+from contracts.state import Role
+from database.models import Case, Document, NoticeRow
+from repatriation.logs import get_logger
+from repatriation.settings import Settings
+
+
+def recipient(settings: Settings, role: Role, nationality: str) -> str:
+    if role == Role.liaison:
+        return settings.embassy_email_pattern.format(nationality=nationality.lower())
+    if role == Role.supervisor:
+        return settings.supervisors_email
+    return settings.caseworkers_email
+
+
+def deliver(settings: Settings, message: EmailMessage, key: str) -> None:
+    if settings.smtp_url:
+        url = urlparse(settings.smtp_url)
+        with smtplib.SMTP(url.hostname or "127.0.0.1", url.port or 25, timeout=20) as smtp:
+            if url.username:
+                smtp.login(url.username, url.password or "")
+            smtp.send_message(message)
+        return
+    outbox: Path = settings.outbox_dir
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{key}.eml"
+    tmp = path.with_suffix(".eml.tmp")
+    tmp.write_bytes(message.as_bytes())
+    os.replace(tmp, path)
+
+
+class NoticeActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @activity.defn(name="send_notice")
+    def send_notice(self, notice: Notice) -> None:
+        settings = self.deps.settings
+        key = hashlib.sha256(notice.notice_id.encode()).hexdigest()[:32]
+        with self.deps.db.session() as session:
+            if session.get(NoticeRow, notice.notice_id) is not None:
+                return
+            case = session.get(Case, notice.case_id)
+            nationality = case.nationality if case else ""
+            documents = list(session.scalars(select(Document).where(Document.id.in_(notice.attachments))))
+        to = recipient(settings, notice.to_role, nationality)
+        message = EmailMessage()
+        message["From"] = settings.mail_from
+        message["To"] = to
+        message["Subject"] = notice.subject
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = f"<{key}@repatriation>"
+        message.set_content(notice.body)
+        for doc in documents:
+            message.add_attachment(
+                Path(doc.path).read_bytes(),
+                maintype="application",
+                subtype="pdf",
+                filename=f"{doc.doc_type}-v{doc.version}.pdf",
+            )
+        deliver(settings, message, key)
+        with self.deps.db.session() as session:
+            if session.get(NoticeRow, notice.notice_id) is None:
+                session.add(
+                    NoticeRow(
+                        id=notice.notice_id,
+                        case_id=notice.case_id,
+                        kind=notice.kind,
+                        to_address=to,
+                        subject=notice.subject,
+                        sent_at=datetime.now(UTC),
+                    )
+                )
+        get_logger(case_id=notice.case_id).info("notice sent", kind=notice.kind, to_role=notice.to_role)

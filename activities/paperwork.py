@@ -1,0 +1,60 @@
+"""Paperwork: every document of every stage is rendered here (templates live in documents/)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.profiles import load_case
+from contracts.messages import RenderRequest
+from contracts.state import DocumentRef
+from contracts.survivor import SurvivorProfile
+from documents.context import CaseMeta, build_context
+from documents.store import DocumentStore, input_hash
+from repatriation.logs import get_logger
+
+
+class PaperworkActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+
+    @activity.defn(name="render_document")
+    def render_document(self, request: RenderRequest) -> DocumentRef:
+        with self.deps.db.session() as session:
+            case = load_case(session, request.case_id)
+            profile = SurvivorProfile.model_validate(case.profile)
+            reference = case.reference
+        issuer = self.deps.settings.organisation
+        digest = input_hash(
+            {
+                "doc_type": request.doc_type,
+                "issued_on": request.issued_on.isoformat(),
+                "issuer": issuer,
+                "profile": profile.model_dump(mode="json"),
+                "facts": request.facts,
+            }
+        )
+
+        def render(version: int, code: str) -> bytes:
+            meta = CaseMeta(
+                case_id=request.case_id,
+                reference=reference,
+                organisation=issuer,
+                issued_on=request.issued_on,
+                verification_code=code,
+                version=version,
+            )
+            context = build_context(request.doc_type, profile, meta, request.facts)
+            return self.deps.renderer().render(request.doc_type, context).pdf
+
+        ref = self.store.store(
+            case_id=request.case_id,
+            doc_type=request.doc_type,
+            digest=digest,
+            issued_on=request.issued_on,
+            issuer=issuer,
+            render=render,
+        )
+        get_logger(case_id=request.case_id).info("document", doc_type=request.doc_type, version=ref.version)
+        return ref

@@ -1,0 +1,1 @@
+"""Identity checks for a survivor's profile: MRZ, dates, names and duplicates (pure, no I/O)."""

@@ -1,0 +1,138 @@
+"""The workflow's input and the activities' inputs and results.
+
+Personal data stays in the case database: the workflow carries the case id and the few
+non-identifying facts that steer it (nationality, vulnerability flags), never a name, a date
+of birth or a passport number. Activities load what they need by case id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from contracts.state import CaseState, DecisionKind, FlightOption, Role
+
+
+class DocType(StrEnum):
+    intake_consent = "intake_consent"
+    identity_report = "identity_report"
+    nationality_request = "nationality_request"
+    etd_application = "etd_application"
+    funding_request = "funding_request"
+    funding_memo = "funding_memo"
+    exit_clearance = "exit_clearance"
+    itinerary = "itinerary"
+    travel_letter = "travel_letter"
+    closure_report = "closure_report"
+
+
+class Policy(BaseModel):
+    """Configuration snapshot taken when the case opens, so a replay never reads settings."""
+
+    deadlines: dict[DecisionKind, float] = Field(description="Seconds allowed for each decision.")
+    reminder_fraction: float = 0.5
+    min_flight_lead_days: int = 2
+    flight_search_days: int = 14
+    max_pregnancy_weeks_to_fly: int = 32
+    fit_to_fly_from_weeks: int = 28
+
+
+class CaseStart(BaseModel):
+    case_id: str
+    reference: str
+    organisation: str
+    nationality: str
+    is_minor: bool = False
+    pregnant_weeks: int | None = None
+    has_medical_needs: bool = False
+    has_passport: bool = Field(
+        default=False, description="An original, valid passport is in hand: no ETD is needed."
+    )
+    travel_document_expiry: date | None = None
+    policy: Policy
+
+
+class CaseRef(BaseModel):
+    case_id: str
+
+
+class IdentityCheckInput(BaseModel):
+    case_id: str
+    today: date
+
+
+class EstimateInput(BaseModel):
+    case_id: str
+    today: date
+
+
+class CommitFunds(BaseModel):
+    case_id: str
+    source_id: str
+    amount: Decimal
+    currency: str
+    idempotency_key: str
+
+
+class ReleaseFunds(BaseModel):
+    case_id: str
+    reason: str
+
+
+class FlightSearch(BaseModel):
+    case_id: str
+    not_before: date
+    not_after: date
+
+
+class BookFlight(BaseModel):
+    case_id: str
+    option: FlightOption
+    idempotency_key: str
+
+
+class CancelBooking(BaseModel):
+    case_id: str
+    booking_ref: str
+    idempotency_key: str
+
+
+class RenderRequest(BaseModel):
+    """Render one document. ``facts`` are what the workflow knows (decisions, estimate, booking);
+    the personal data is read from the case database by the activity."""
+
+    case_id: str
+    doc_type: DocType
+    issued_on: date
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecisionRecord(BaseModel):
+    case_id: str
+    decision_id: str
+    kind: DecisionKind
+    role: Role
+    decided_by: str
+    decided_at: datetime
+    payload: dict[str, Any]
+
+
+class Notice(BaseModel):
+    """A reminder or a letter to a party (embassy, caseworkers, supervisors)."""
+
+    case_id: str
+    notice_id: str = Field(description="Idempotency key: the same notice is sent once.")
+    kind: str
+    to_role: Role
+    subject: str
+    body: str
+    attachments: list[str] = Field(default_factory=list, description="Document ids to attach.")
+
+
+class ReadModelSync(BaseModel):
+    state: CaseState
+    seq: int = Field(description="Grows with every change; an older snapshot never overwrites a newer.")

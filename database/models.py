@@ -1,0 +1,162 @@
+"""Tables: cases (read model + survivor profile), documents, decisions, audit, funding, bookings, notices."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(14, 2)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Case(Base):
+    """One survivor's case: the profile (personal data) and the read model of where it is."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    organisation: Mapped[str] = mapped_column(String(120), index=True)
+    client_reference: Mapped[str | None] = mapped_column(String(80))
+    caseworker: Mapped[str] = mapped_column(String(120))
+    workflow_id: Mapped[str] = mapped_column(String(80), unique=True)
+    nationality: Mapped[str] = mapped_column(String(3), index=True)
+    # Personal data. Kept here, never in logs or in the workflow's history.
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    date_of_birth: Mapped[date] = mapped_column(Date, index=True)
+    name_key: Mapped[str] = mapped_column(String(400))
+    # Read model, written by the workflow's activities after every change.
+    stage: Mapped[str] = mapped_column(String(30), default="intake", index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str | None] = mapped_column(String(40), index=True)
+    next_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    state_seq: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("organisation", "client_reference", name="uq_case_client_reference"),)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))
+    verification_code: Mapped[str] = mapped_column(String(20), unique=True)
+    issuer: Mapped[str] = mapped_column(String(200))
+    issued_on: Mapped[date] = mapped_column(Date)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("case_id", "doc_type", "version", name="uq_document_version"),)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # the Update's id
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[str] = mapped_column(String(120))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which case, when and from where."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(120), default="cli")
+
+
+class FundingSource(Base):
+    __tablename__ = "funding_sources"
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    budget: Mapped[Decimal] = mapped_column(Money)
+    committed: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+
+
+class FundingCommitmentRow(Base):
+    __tablename__ = "funding_commitments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("funding_sources.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20), default="committed")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BookingRow(Base):
+    """Bookings held by the simulated provider (a real provider keeps its own)."""
+
+    __tablename__ = "bookings"
+
+    booking_ref: Mapped[str] = mapped_column(String(20), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    option_id: Mapped[str] = mapped_column(String(80))
+    option: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    ticket_number: Mapped[str | None] = mapped_column(String(20))
+    hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NoticeRow(Base):
+    """Every mail sent, once: the notice id is the idempotency key."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_cases_stage_deadline", Case.stage, Case.next_deadline)

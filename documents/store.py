@@ -1,0 +1,136 @@
+"""The document store: PDFs in the data folder, one row per version in the database.
+
+A document is identified by (case, type, version). Its *input hash* covers everything that
+went into it (the profile, the workflow's facts, the issue date); rendering again with the same
+input returns the stored version (a retried activity never makes a second document), while a
+change of data makes a new version and marks the previous one superseded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from contracts.state import DocumentRef
+from database.engine import Database
+from database.models import Document
+
+DOCUMENT_NAMESPACE = uuid.UUID("5b7f3c1e-2f0a-4c39-9d8e-6a1d2c3b4a59")
+
+
+def input_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def verification_code(case_id: str, doc_type: str, version: int, digest: str) -> str:
+    """Ten characters, deterministic for one version, revealing nothing about the person."""
+    raw = hashlib.sha256(f"{case_id}|{doc_type}|{version}|{digest}".encode()).digest()
+    return base64.b32encode(raw).decode()[:10]
+
+
+def _ref(row: Document) -> DocumentRef:
+    return DocumentRef(
+        document_id=row.id,
+        doc_type=row.doc_type,
+        version=row.version,
+        sha256=row.sha256,
+        verification_code=row.verification_code,
+        path=row.path,
+    )
+
+
+def _latest(db: Database, case_id: str, doc_type: str) -> Document | None:
+    with db.session() as session:
+        return session.scalar(
+            select(Document)
+            .where(Document.case_id == case_id, Document.doc_type == doc_type)
+            .order_by(Document.version.desc())
+            .limit(1)
+        )
+
+
+class DocumentStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db = db
+        self.root = root
+
+    def store(
+        self,
+        *,
+        case_id: str,
+        doc_type: str,
+        digest: str,
+        issued_on: date,
+        issuer: str,
+        render: Callable[[int, str], bytes],
+    ) -> DocumentRef:
+        """Return the document for this input, rendering it only if it does not exist yet.
+
+        ``render(version, verification_code)`` returns the PDF bytes.
+        """
+        latest = _latest(self.db, case_id, doc_type)
+        if latest is not None and latest.input_hash == digest:
+            return _ref(latest)
+        version = latest.version + 1 if latest else 1
+        code = verification_code(case_id, doc_type, version, digest)
+        pdf = render(version, code)
+        folder = self.root / case_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{doc_type}-v{version}.pdf"
+        tmp = path.with_suffix(".pdf.tmp")
+        tmp.write_bytes(pdf)
+        os.replace(tmp, path)
+        row = Document(
+            id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{case_id}:{doc_type}:{version}")),
+            case_id=case_id,
+            doc_type=doc_type,
+            version=version,
+            input_hash=digest,
+            sha256=hashlib.sha256(pdf).hexdigest(),
+            path=str(path),
+            verification_code=code,
+            issuer=issuer,
+            issued_on=issued_on,
+            superseded=False,
+            created_at=datetime.now(UTC),
+        )
+        try:
+            with self.db.session() as session:
+                session.execute(
+                    update(Document)
+                    .where(Document.case_id == case_id, Document.doc_type == doc_type)
+                    .values(superseded=True)
+                )
+                session.add(row)
+        except IntegrityError:
+            # Another attempt stored this version first: the one in the database stands.
+            existing = _latest(self.db, case_id, doc_type)
+            if existing is None or existing.input_hash != digest:
+                raise
+            return _ref(existing)
+        return _ref(row)
+
+    def get(self, document_id: str) -> Document | None:
+        with self.db.session() as session:
+            return session.get(Document, document_id)
+
+    def for_case(self, case_id: str) -> list[Document]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Document)
+                    .where(Document.case_id == case_id)
+                    .order_by(Document.created_at, Document.version)
+                )
+            )

@@ -1,0 +1,1 @@
+"""The application shell: settings, logging, the service layer, the CLI and the embedded stack."""

@@ -1,0 +1,395 @@
+"""`repatriation`: the embedded stack, the demo, cases and a subcommand per decision.
+
+Stage names are the same here as in workflows/, activities/, documents/ and the API:
+identity, embassy, funding, travel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.state import DecisionKind, Role
+from contracts.survivor import CaseOpenRequest
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from repatriation.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return Settings(**overrides)
+
+
+def _run(coro: Awaitable[int]) -> int:
+    def _term(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        print("\nstopped; every process this command started has stopped", file=sys.stderr)
+        return 130
+
+
+# -- the stack -------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    from repatriation.stack import embedded_stack
+
+    settings = _settings(args)
+
+    async def main() -> int:
+        async with embedded_stack(settings):
+            print(f"Temporal:         {settings.temporal_address}")
+            print(f"Temporal Web UI:  http://127.0.0.1:{settings.temporal_ui_port}")
+            print(f"Data folder:      {settings.data_dir.resolve()}")
+            print("The worker is running. Ctrl-C stops everything.", flush=True)
+            await asyncio.Event().wait()
+        return 0
+
+    return _run(main())
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from repatriation.temporal import run_worker
+
+    settings = _settings(args)
+
+    async def main() -> int:
+        await run_worker(settings)
+        return 0
+
+    return _run(main())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from repatriation.demo import run_demo
+
+    return _run(run_demo(_settings(args), duplicate=not args.no_duplicate, pace=args.pace))
+
+
+# -- cases and decisions -----------------------------------------------------------------------
+async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[int]]) -> int:
+    from database.engine import database_for
+    from repatriation.service import CaseService, ServiceError
+    from repatriation.temporal import connect
+
+    settings = _settings(args)
+    try:
+        client = await connect(settings)
+    except Exception as err:  # noqa: BLE001
+        print(
+            f"error: Temporal does not answer at {settings.temporal_address} ({err}); "
+            "start the stack with `repatriation up`",
+            file=sys.stderr,
+        )
+        return 5
+    service = CaseService(settings, client, database_for(settings.db_url))
+    try:
+        return await fn(service)
+    except ServiceError as err:
+        print(f"error ({err.status}): {err}", file=sys.stderr)
+        return {404: 4, 409: 3, 422: 2}.get(err.status, 1)
+
+
+def _actor(args: argparse.Namespace, role: Role):  # type: ignore[no-untyped-def]
+    from repatriation.service import Actor
+
+    settings = _settings(args)
+    return Actor(name=args.actor or getpass.getuser(), role=role, organisation=settings.organisation)
+
+
+def cmd_case_open(args: argparse.Namespace) -> int:
+    try:
+        raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        if "survivor" not in raw:
+            raw = {"survivor": raw}
+        if args.reference:
+            raw["client_reference"] = args.reference
+        request = CaseOpenRequest.model_validate(raw)
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"error: cannot read {args.file}: {err}", file=sys.stderr)
+        return 2
+    except ValidationError as err:
+        for e in err.errors():
+            print(f"error: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}", file=sys.stderr)
+        return 2
+
+    async def go(service: Any) -> int:
+        opened = await service.open_case(request, _actor(args, Role.caseworker))
+        print(
+            json.dumps({"case_id": opened.case_id, "reference": opened.reference, "created": opened.created})
+        )
+        return 0
+
+    return _run(_with_service(args, go))
+
+
+def cmd_case_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from database.engine import database_for
+    from database.models import Case
+
+    settings = _settings(args)
+    db = database_for(settings.db_url)
+    query = select(Case).order_by(Case.opened_at)
+    if args.stage:
+        query = query.where(Case.stage == args.stage)
+    if args.nationality:
+        query = query.where(Case.nationality == args.nationality.upper())
+    if args.open:
+        query = query.where(Case.outcome.is_(None))
+    with db.session() as session:
+        rows = list(session.scalars(query))
+    print(f"{'reference':<12} {'nat':<4} {'stage':<17} {'outcome':<25} waiting for")
+    for case in rows:
+        pending = ", ".join(p["kind"] for p in (case.state or {}).get("pending", []))
+        print(
+            f"{case.reference:<12} {case.nationality:<4} {case.stage:<17} {case.outcome or '-':<25} {pending}"
+        )
+    return 0
+
+
+def cmd_case_show(args: argparse.Namespace) -> int:
+    from database.engine import database_for
+    from repatriation.service import CaseService, ServiceError
+
+    settings = _settings(args)
+    service = CaseService(settings, None, database_for(settings.db_url))  # type: ignore[arg-type]
+    try:
+        case = service.resolve(args.case)
+    except ServiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 4
+    state = case.state or {}
+    print(f"case {case.reference}  ({case.id})")
+    print(f"  nationality {case.nationality}, stage {case.stage}, outcome {case.outcome or '-'}")
+    for p in state.get("pending", []):
+        flag = " OVERDUE" if p.get("overdue") else ""
+        print(f"  waiting for {p['kind']} from the {p['role']} until {p['deadline']}{flag}")
+    print("  timeline:")
+    for e in state.get("history", []):
+        print(f"    {e['at'][:19]}  {e['stage']:<17} {e['event']:<12} {e.get('detail') or ''}")
+    print("  documents:")
+    for doc in service.documents(case.id):
+        mark = " (superseded)" if doc.superseded else ""
+        print(f"    {doc.doc_type:<20} v{doc.version}  {doc.verification_code}  {doc.path}{mark}")
+    return 0
+
+
+def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespace], dict[str, Any]]):  # type: ignore[no-untyped-def]
+    def cmd(args: argparse.Namespace) -> int:
+        async def go(service: Any) -> int:
+            state = await service.decide(args.case, kind, build(args), _actor(args, role))
+            pending = ", ".join(p.kind for p in state.pending) or "-"
+            print(f"{state.reference}: {kind} recorded; stage {state.stage}; waiting for: {pending}")
+            return 0
+
+        return _run(_with_service(args, go))
+
+    return cmd
+
+
+def cmd_funding_sources(args: argparse.Namespace) -> int:
+    from database import ledger
+    from database.engine import database_for
+
+    db = database_for(_settings(args).db_url)
+    ledger.ensure_sources(db, ledger.DEFAULT_SOURCES)
+    for s in ledger.list_sources(db):
+        print(
+            f"{s.id:<30} {s.currency} budget {s.budget:>10}  committed {s.committed:>10}  free {s.free:>10}"
+        )
+    return 0
+
+
+def _note(args: argparse.Namespace) -> dict[str, Any]:
+    return {"note": args.note} if getattr(args, "note", None) else {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repatriation", description=__doc__)
+    parser.add_argument("--data-dir", help="data folder (default ./var, or REPATRIATION_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, database")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("worker", help="run a worker against the configured Temporal").set_defaults(
+        func=cmd_worker
+    )
+    demo = sub.add_parser("demo", help="the embedded stack and synthetic survivors walked to closure")
+    demo.add_argument("--no-duplicate", action="store_true", help="skip the duplicate registration")
+    demo.add_argument("--pace", type=float, default=1.0, help="seconds between robot rounds")
+    demo.set_defaults(func=cmd_demo)
+
+    def with_actor(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--as", dest="actor", help="your user name (default: the login name)")
+        p.add_argument("--note", help="a note kept with the decision")
+        return p
+
+    case = sub.add_parser("case", help="open, list and show cases").add_subparsers(
+        dest="case_cmd", required=True
+    )
+    p = with_actor(case.add_parser("open", help="open a case from a survivor JSON file"))
+    p.add_argument("--file", required=True)
+    p.add_argument("--reference", help="client reference: opening twice gives the same case")
+    p.set_defaults(func=cmd_case_open)
+    p = case.add_parser("list", help="list cases from the read model")
+    p.add_argument("--stage")
+    p.add_argument("--nationality")
+    p.add_argument("--open", action="store_true", help="only cases not closed")
+    p.set_defaults(func=cmd_case_list)
+    p = case.add_parser("show", help="a case's stage, pending decisions, timeline and documents")
+    p.add_argument("case", help="case id or reference")
+    p.set_defaults(func=cmd_case_show)
+
+    identity = sub.add_parser("identity", help="caseworker: identity decisions").add_subparsers(
+        dest="x", required=True
+    )
+    p = with_actor(identity.add_parser("attest", help="attest identity (or not)"))
+    p.add_argument("case")
+    p.add_argument("--not-verified", action="store_true")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.identity_attestation,
+            Role.caseworker,
+            lambda a: {"verified": not a.not_verified, **_note(a)},
+        )
+    )
+    p = with_actor(identity.add_parser("duplicate", help="merge into or dismiss a possible duplicate"))
+    p.add_argument("case")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--merge", metavar="OTHER_CASE_ID")
+    g.add_argument("--dismiss", action="store_true")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.duplicate_resolution,
+            Role.caseworker,
+            lambda a: {"action": "merge" if a.merge else "dismiss", "duplicate_of": a.merge, **_note(a)},
+        )
+    )
+
+    embassy = sub.add_parser("embassy", help="liaison: nationality and ETD decisions").add_subparsers(
+        dest="x", required=True
+    )
+    p = with_actor(embassy.add_parser("nationality", help="confirm or refuse nationality"))
+    p.add_argument("case")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--confirm", action="store_true")
+    g.add_argument("--refuse", metavar="REASON")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.nationality,
+            Role.liaison,
+            lambda a: {"confirmed": bool(a.confirm), "reason": a.refuse, **_note(a)},
+        )
+    )
+    p = with_actor(embassy.add_parser("etd", help="record an ETD issued or refused"))
+    p.add_argument("case")
+    p.add_argument("--number")
+    p.add_argument("--expires", help="YYYY-MM-DD")
+    p.add_argument("--refuse", metavar="REASON")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.etd,
+            Role.liaison,
+            lambda a: {
+                "issued": not a.refuse,
+                "document_number": a.number,
+                "expires_on": a.expires,
+                "reason": a.refuse,
+                **_note(a),
+            },
+        )
+    )
+
+    funding = sub.add_parser("funding", help="supervisor: funding decisions").add_subparsers(
+        dest="x", required=True
+    )
+    p = with_actor(funding.add_parser("decide", help="approve or reject funding"))
+    p.add_argument("case")
+    p.add_argument("--approve", action="store_true")
+    p.add_argument("--source")
+    p.add_argument("--amount")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--reject", metavar="REASON")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.funding,
+            Role.supervisor,
+            lambda a: {
+                "approved": bool(a.approve),
+                "source_id": a.source,
+                "amount": a.amount,
+                "currency": a.currency,
+                "reason": a.reject,
+                **_note(a),
+            },
+        )
+    )
+    funding.add_parser("sources", help="funding sources and their free budget").set_defaults(
+        func=cmd_funding_sources
+    )
+
+    travel = sub.add_parser("travel", help="caseworker: flight, departure, arrival").add_subparsers(
+        dest="x", required=True
+    )
+    p = with_actor(travel.add_parser("choose", help="choose a flight option"))
+    p.add_argument("case")
+    p.add_argument("option_id")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.flight_choice, Role.caseworker, lambda a: {"option_id": a.option_id, **_note(a)}
+        )
+    )
+    p = with_actor(travel.add_parser("depart", help="confirm departure"))
+    p.add_argument("case")
+    p.set_defaults(func=_decision(DecisionKind.departure, Role.caseworker, _note))
+    p = with_actor(travel.add_parser("arrive", help="confirm arrival and handover"))
+    p.add_argument("case")
+    p.add_argument("--reception", required=True, help="the receiving organisation")
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.arrival,
+            Role.caseworker,
+            lambda a: {"reception_organisation": a.reception, **_note(a)},
+        )
+    )
+
+    p = with_actor(sub.add_parser("withdraw", help="caseworker: record the survivor's withdrawal of consent"))
+    p.add_argument("case")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(
+        func=_decision(
+            DecisionKind.consent_withdrawal, Role.caseworker, lambda a: {"reason": a.reason, **_note(a)}
+        )
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from repatriation.logs import configure_logging
+
+    args = build_parser().parse_args(argv)
+    if args.data_dir:
+        os.environ["REPATRIATION_DATA_DIR"] = args.data_dir
+    settings = _settings(args)
+    configure_logging(settings.environment, settings.log_level)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""`repatriation demo`: the embedded stack, several synthetic survivors, robots deciding, every
+case walked to closure, printing where each case is and where its documents are."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from contracts.state import Role
+from repatriation.robots import decide_pending
+from repatriation.service import Actor, CaseService
+from repatriation.settings import Settings
+from repatriation.stack import embedded_stack
+from repatriation.synthetic import open_request, survivors
+
+
+def _line(case: object) -> str:
+    state = getattr(case, "state", None) or {}
+    pending = ", ".join(p["kind"] for p in state.get("pending", [])) or "-"
+    where = case.outcome or case.stage  # type: ignore[attr-defined]
+    return f"  {case.reference}  {case.nationality}  {where:<18} waiting for: {pending}"  # type: ignore[attr-defined]
+
+
+async def run_demo(settings: Settings, duplicate: bool = True, pace: float = 1.0) -> int:
+    async with embedded_stack(settings) as stack:
+        service = CaseService(settings, stack.client, stack.deps.db)
+        caseworker = Actor("demo-caseworker", Role.caseworker, settings.organisation, source="demo")
+        print(f"Temporal Web UI:  http://127.0.0.1:{settings.temporal_ui_port}")
+        print(f"Data folder:      {settings.data_dir.resolve()}")
+        people = survivors(datetime.now(UTC).date())
+        if duplicate:  # the same person registered twice in a mass intake
+            people.append(dict(people[0], phone="+855 99 000 111"))
+        for number, person in enumerate(people, start=1):
+            opened = await service.open_case(open_request(person, f"demo-{number:03d}"), caseworker)
+            verb = "opened" if opened.created else "resumed"
+            print(f"{verb} case {opened.reference} ({person['nationality']})")
+        last = ""
+        while True:
+            cases = service.list_cases(limit=1000)
+            report = "\n".join(_line(c) for c in cases)
+            if report != last:
+                print(f"\n[{datetime.now().strftime('%H:%M:%S')}] where the cases are:\n{report}", flush=True)
+                last = report
+            if cases and all(c.outcome for c in cases):
+                break
+            await decide_pending(service, settings.organisation)
+            await asyncio.sleep(pace)
+        print("\nEvery case is closed. Documents:")
+        for case in service.list_cases(limit=1000):
+            print(f"  {case.reference} ({case.outcome})")
+            for doc in service.documents(case.id):
+                print(f"    {doc.doc_type:<20} v{doc.version}  {doc.path}")
+        print(f"Mail sent (outbox): {settings.outbox_dir.resolve()}")
+    return 0

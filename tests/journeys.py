@@ -1,0 +1,55 @@
+"""Steps the workflow tests share: open a survivor's case and drive it to a given point."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from contracts.state import CaseState, DecisionKind
+from repatriation.synthetic import open_request, survivors
+from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness
+
+
+def person(index: int = 0, **changes: Any) -> dict[str, Any]:
+    survivor = survivors(datetime.now(UTC).date())[index]
+    return {**survivor, **changes}
+
+
+async def open_case(h: Harness, index: int = 0, reference: str | None = None, **changes: Any) -> str:
+    opened = await h.service.open_case(open_request(person(index, **changes), reference), CASEWORKER)
+    return opened.case_id
+
+
+async def through_identity(h: Harness, case_id: str) -> CaseState:
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    return await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+
+
+async def approve_funding(h: Harness, case_id: str, source: str = "iom-return-fund") -> CaseState:
+    state = await h.wait_pending(case_id, DecisionKind.funding)
+    assert state.estimate is not None
+    return await h.service.decide(
+        case_id,
+        DecisionKind.funding,
+        {"approved": True, "source_id": source, "amount": str(state.estimate.total)},
+        SUPERVISOR,
+    )
+
+
+async def through_embassy(h: Harness, case_id: str) -> CaseState:
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
+    expires = (datetime.now(UTC).date() + timedelta(days=60)).isoformat()
+    return await h.service.decide(
+        case_id,
+        DecisionKind.etd,
+        {"issued": True, "document_number": "SPLP-0042", "expires_on": expires},
+        LIAISON,
+    )
+
+
+async def book_first_flight(h: Harness, case_id: str) -> CaseState:
+    state = await h.wait_pending(case_id, DecisionKind.flight_choice)
+    option = state.flight_options[0].option_id
+    await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": option}, CASEWORKER)
+    return await h.wait_pending(case_id, DecisionKind.departure)

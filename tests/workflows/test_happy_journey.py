@@ -1,0 +1,123 @@
+"""A survivor walked from intake to closure, every stage, document and row checked."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import select
+
+from contracts.state import DecisionKind, Outcome, Stage, StageStatus
+from database.models import BookingRow, Case, DecisionRow, Document, FundingCommitmentRow, NoticeRow
+from tests.conftest import CASEWORKER, Harness
+from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
+
+ALL_DOCUMENTS = {
+    "intake_consent",
+    "identity_report",
+    "etd_application",
+    "nationality_request",
+    "funding_request",
+    "funding_memo",
+    "exit_clearance",
+    "itinerary",
+    "travel_letter",
+    "closure_report",
+}
+
+
+def pdf_text(path: str) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", path, "-"], capture_output=True, check=True, text=True
+    ).stdout
+
+
+async def test_happy_journey_to_closure(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0, reference="happy-1")
+
+    state = await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    assert state.stage == Stage.identity
+    assert state.stages[Stage.intake] == StageStatus.done
+    assert state.identity is not None and {c.name for c in state.identity.checks} >= {"mrz", "duplicates"}
+
+    await through_identity(h, case_id)
+    # Funding runs alongside the embassy: both wait at once.
+    state = await h.wait_for(
+        case_id,
+        lambda s: {p.kind for p in s.pending} >= {DecisionKind.nationality, DecisionKind.funding},
+        "embassy and funding side by side",
+    )
+    assert state.stages[Stage.embassy] == StageStatus.active
+    assert state.stages[Stage.funding] == StageStatus.active
+    assert state.stages[Stage.travel_documents] == StageStatus.done
+
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    state = await book_first_flight(h, case_id)
+    assert state.booking is not None and state.booking.status == "ticketed"
+    await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
+    await h.service.decide(
+        case_id, DecisionKind.arrival, {"reception_organisation": "Peace House Shelter, Hanoi"}, CASEWORKER
+    )
+
+    final = await h.handle(case_id).result()
+    assert final.outcome == Outcome.repatriated
+    assert final.stage == Stage.closed
+    started = [e.stage for e in final.history if e.event == "started"]
+    assert started[:3] == [Stage.intake, Stage.identity, Stage.travel_documents]
+    assert set(started[3:5]) == {Stage.embassy, Stage.funding} and started[5:] == [Stage.travel]
+    completed = {e.stage for e in final.history if e.event == "completed"}
+    assert completed == {
+        Stage.intake,
+        Stage.identity,
+        Stage.travel_documents,
+        Stage.embassy,
+        Stage.funding,
+        Stage.travel,
+    }
+    times = [e.at for e in final.history]
+    assert times == sorted(times)
+
+    # Every document, each readable and naming the case.
+    assert {d.doc_type for d in final.documents} == ALL_DOCUMENTS
+    for doc in final.documents:
+        assert Path(doc.path).exists()
+        text = pdf_text(doc.path)
+        assert final.reference in text, doc.doc_type
+        assert doc.verification_code in text, doc.doc_type
+    assert "Nguyễn Thị Lan" in pdf_text(
+        next(d.path for d in final.documents if d.doc_type == "intake_consent")
+    )
+    assert final.booking is not None
+    itinerary = next(d.path for d in final.documents if d.doc_type == "itinerary")
+    assert final.booking.option.flight_number in pdf_text(itinerary)
+
+    # The read model and the rows behind it.
+    with h.db.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.stage == "closed" and case.outcome == "repatriated"
+        assert case.closed_at is not None and case.next_deadline is None
+        kinds = {r.kind for r in s.scalars(select(DecisionRow).where(DecisionRow.case_id == case_id))}
+        assert kinds == {
+            "identity_attestation",
+            "nationality",
+            "etd",
+            "funding",
+            "flight_choice",
+            "departure",
+            "arrival",
+        }
+        docs = list(s.scalars(select(Document).where(Document.case_id == case_id)))
+        assert len(docs) == len(ALL_DOCUMENTS) and not any(d.superseded for d in docs)
+        commitment = s.scalars(
+            select(FundingCommitmentRow).where(FundingCommitmentRow.case_id == case_id)
+        ).one()
+        assert commitment.status == "committed"
+        booking = s.scalars(select(BookingRow).where(BookingRow.case_id == case_id)).one()
+        assert booking.status == "ticketed" and booking.ticket_number
+        notices = list(s.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)))
+        assert [n.kind for n in notices] == ["embassy_request"]
+        assert notices[0].to_address == "consular.vnm@embassies.example"
+    mail = list(h.settings.outbox_dir.glob("*.eml"))
+    assert len(mail) == 1 and b"application/pdf" in mail[0].read_bytes()

@@ -1,0 +1,201 @@
+"""Decisions that do not fit the case are refused with a clear message and leave no trace."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
+
+from contracts.state import DecisionKind
+from database import ledger
+from database.models import Case, DecisionRow
+from repatriation.service import Invalid, Rejected
+from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness
+from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
+
+
+async def accepted_updates(h: Harness, case_id: str) -> int:
+    history = await h.handle(case_id).fetch_history()
+    return sum(
+        1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+
+
+async def test_rejections_name_the_rule_and_leave_no_trace(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+
+    with pytest.raises(Rejected, match="embassy has not been asked"):
+        await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
+    with pytest.raises(Rejected, match="no flight options"):
+        await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": "x"}, CASEWORKER)
+    with pytest.raises(Rejected, match="departure has not been confirmed"):
+        await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "X"}, CASEWORKER)
+    assert await accepted_updates(h, case_id) == 0
+
+    await through_identity(h, case_id)
+    with pytest.raises(Rejected, match="already attested"):
+        await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+    assert await accepted_updates(h, case_id) == 1
+
+    state = await h.wait_pending(case_id, DecisionKind.funding)
+    assert state.estimate is not None
+    below = state.estimate.total - 1
+    with pytest.raises(Rejected, match="below the cost estimate"):
+        await h.service.decide(
+            case_id,
+            DecisionKind.funding,
+            {"approved": True, "source_id": "ngo-emergency", "amount": str(below)},
+            SUPERVISOR,
+        )
+    with pytest.raises(Rejected, match="free budget"):
+        await h.service.decide(
+            case_id,
+            DecisionKind.funding,
+            {"approved": True, "source_id": "family-contribution", "amount": "99999"},
+            SUPERVISOR,
+        )
+    with pytest.raises(Rejected, match="source_id"):
+        await h.service.decide(
+            case_id,
+            DecisionKind.funding,
+            {"approved": True, "source_id": "no-such-fund", "amount": "100"},
+            SUPERVISOR,
+        )
+
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
+    too_soon = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    with pytest.raises(
+        Rejected, match="expires_on: the ETD expires on .* before the earliest possible flight"
+    ):
+        await h.service.decide(
+            case_id,
+            DecisionKind.etd,
+            {"issued": True, "document_number": "ETD-1", "expires_on": too_soon},
+            LIAISON,
+        )
+    with pytest.raises(Rejected, match="already decided"):
+        await h.service.decide(
+            case_id, DecisionKind.nationality, {"confirmed": False, "reason": "x"}, LIAISON
+        )
+    assert await accepted_updates(h, case_id) == 2
+    with h.db.session() as s:
+        assert len(list(s.scalars(select(DecisionRow).where(DecisionRow.case_id == case_id)))) == 2
+
+
+async def test_malformed_decisions_name_the_field(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    with pytest.raises(Invalid, match="document_number and expires_on"):
+        await h.service.decide(case_id, DecisionKind.etd, {"issued": True}, LIAISON)
+    with pytest.raises(Invalid, match="reason"):
+        await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": False}, LIAISON)
+    with pytest.raises(Invalid, match="amount"):
+        await h.service.decide(
+            case_id, DecisionKind.funding, {"approved": True, "source_id": "x", "amount": "-5"}, SUPERVISOR
+        )
+
+
+async def test_flight_not_offered_and_decisions_after_closure(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.flight_choice)
+    with pytest.raises(Rejected, match="not one of the offered flights"):
+        await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": "PNH-XXX"}, CASEWORKER)
+    await book_first_flight(h, case_id)
+    await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
+    with pytest.raises(Rejected, match="only before departure"):
+        await h.service.decide(case_id, DecisionKind.consent_withdrawal, {"reason": "late"}, CASEWORKER)
+    await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "Reception"}, CASEWORKER)
+    await h.handle(case_id).result()
+    with pytest.raises(Rejected, match="closed"):
+        await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "X"}, CASEWORKER)
+
+
+async def test_same_decision_twice_at_once_is_applied_once(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    state = await h.wait_pending(case_id, DecisionKind.funding)
+    assert state.estimate is not None
+    body = {"approved": True, "source_id": "iom-return-fund", "amount": str(state.estimate.total)}
+    results = await asyncio.gather(
+        *(h.service.decide(case_id, DecisionKind.funding, body, SUPERVISOR) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 1
+    assert all(isinstance(r, Rejected) for r in results if isinstance(r, Exception))
+    assert ledger.free_budget(h.db, "iom-return-fund") == Decimal(50_000) - state.estimate.total
+    assert len(ledger.commitments_for(h.db, case_id)) == 1
+
+
+async def test_two_cases_racing_for_the_last_budget(harness: Harness) -> None:
+    h = harness
+    a = await open_case(h, 0, reference="race-a")
+    b = await open_case(h, 1, reference="race-b")
+    for case_id in (a, b):
+        await through_identity(h, case_id)
+    estimates = [(await h.wait_pending(c, DecisionKind.funding)).estimate for c in (a, b)]
+    amount = max(e.total for e in estimates if e)
+    ledger.ensure_sources(
+        h.db, [ledger.SourceSpec(id="tiny", name="Tiny fund", kind="ngo", currency="USD", budget=amount + 1)]
+    )
+    body = {"approved": True, "source_id": "tiny", "amount": str(amount)}
+    results = await asyncio.gather(
+        *(h.service.decide(c, DecisionKind.funding, body, SUPERVISOR) for c in (a, b)), return_exceptions=True
+    )
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 1
+    assert any(isinstance(r, Rejected) for r in results)
+    assert ledger.free_budget(h.db, "tiny") == Decimal(1)
+
+
+async def test_opening_the_same_case_twice_gives_one_journey(harness: Harness) -> None:
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    request = open_request(person(0), "same-ref")
+    first, second = await asyncio.gather(
+        h.service.open_case(request, CASEWORKER), h.service.open_case(request, CASEWORKER)
+    )
+    third = await h.service.open_case(request, CASEWORKER)
+    assert first.case_id == second.case_id == third.case_id
+    assert [first.created, second.created, third.created].count(True) <= 1
+    with h.db.session() as s:
+        assert len(list(s.scalars(select(Case)))) == 1
+    await h.wait_pending(first.case_id, DecisionKind.identity_attestation)
+    history = await h.handle(first.case_id).fetch_history()
+    starts = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
+    assert len(starts) == 1
+
+
+async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) -> None:
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    with pytest.raises(Invalid, match="survivor.date_of_birth: must be in the past"):
+        await h.service.open_case(open_request(person(0, date_of_birth=future), None), CASEWORKER)
+    minor = person(2)
+    minor.pop("guardian")
+    with pytest.raises(Invalid, match="survivor.guardian"):
+        await h.service.open_case(open_request(minor, None), CASEWORKER)
+    no_disclosure = person(
+        0, consent={"repatriation": True, "disclosure_to_embassy": False, "data_processing": True}
+    )
+    with pytest.raises(Invalid, match="disclosure_to_embassy"):
+        await h.service.open_case(open_request(no_disclosure, None), CASEWORKER)
+    with pytest.raises(ValueError, match="nationality"):
+        open_request(person(0, nationality="XYZ"), None)
+    with h.db.session() as s:
+        assert list(s.scalars(select(Case))) == []

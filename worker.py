@@ -1,0 +1,27 @@
+"""Run one worker against the configured Temporal server (deployments: `python worker.py`).
+
+Configuration comes from the environment (REPATRIATION_TEMPORAL_ADDRESS,
+REPATRIATION_DATABASE_URL, ...); see README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from repatriation.logs import configure_logging, get_logger
+from repatriation.settings import get_settings
+from repatriation.temporal import run_worker
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.environment, settings.log_level)
+    get_logger().info("worker starting", temporal=settings.temporal_address, task_queue=settings.task_queue)
+    try:
+        asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Deterministic orchestration: one RepatriationWorkflow per case. No I/O here."""

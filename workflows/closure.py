@@ -1,0 +1,60 @@
+"""Closing a case: compensation when it did not end in a return (the booking cancelled, the
+committed funds released), the closure or handover report, the final read model."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.messages import CancelBooking, DocType, ReleaseFunds
+    from contracts.state import Outcome, Stage, StageStatus
+
+from workflows import calls
+from workflows.journey import Journey
+
+
+async def _compensate(j: Journey, outcome: Outcome) -> None:
+    booking = j.state.booking
+    if booking is not None and booking.status != "cancelled" and j.state.departed_at is None:
+        j.state.booking = await calls.cancel_booking(
+            CancelBooking(
+                case_id=j.start.case_id,
+                booking_ref=booking.booking_ref,
+                idempotency_key=f"{j.start.case_id}:cancel:{booking.booking_ref}",
+            )
+        )
+        j.event(Stage.travel, "compensation", f"booking {booking.booking_ref} cancelled")
+    released = await calls.release_funds(ReleaseFunds(case_id=j.start.case_id, reason=outcome))
+    if released and j.state.funding is not None:
+        j.state.funding = j.state.funding.model_copy(update={"status": "released"})
+        total = sum(c.amount for c in released)
+        j.event(Stage.funding, "compensation", f"{released[0].currency} {total} released")
+
+
+async def run(j: Journey) -> None:
+    outcome, reason = j.stop or (Outcome.repatriated, "returned home")
+    if outcome != Outcome.repatriated:
+        await _compensate(j, outcome)
+    for stage, status in j.state.stages.items():
+        if status == StageStatus.active:
+            j.state.stages[stage] = StageStatus.stopped
+            j.event(stage, "stopped", str(outcome))
+    j.state.pending = []
+    j.state.outcome = outcome
+    j.state.outcome_reason = reason
+    j.state.stages[Stage.closed] = StageStatus.done
+    j.state.stage = Stage.closed
+    await j.render(
+        Stage.closed,
+        DocType.closure_report,
+        outcome=outcome,
+        outcome_reason=reason,
+        reception_organisation=j.reception_organisation,
+        departed_at=j.state.departed_at.isoformat() if j.state.departed_at else None,
+        arrived_at=j.state.arrived_at.isoformat() if j.state.arrived_at else None,
+        funding=j.state.funding.model_dump(mode="json") if j.state.funding else None,
+        booking=j.state.booking.model_dump(mode="json") if j.state.booking else None,
+        escort_required=None,
+    )
+    j.event(Stage.closed, "closed", f"{outcome}: {reason}")
+    await j.sync()

@@ -1,0 +1,239 @@
+"""RepatriationWorkflow: one durable journey per case, from intake to closure.
+
+The stages live in their own modules (intake, identity, consular, funding, travel, closure);
+this class holds the order they run in, the Updates through which people decide, and the
+query that tells where the case is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.decisions import (
+        ArrivalConfirmation,
+        ConsentWithdrawal,
+        Decision,
+        DepartureConfirmation,
+        DuplicateResolution,
+        EtdDecision,
+        FlightChoice,
+        FundingDecision,
+        IdentityAttestation,
+        NationalityDecision,
+    )
+    from contracts.messages import CaseStart, CommitFunds, DecisionRecord
+    from contracts.state import (
+        DECISION_ROLE,
+        DECISION_STAGE,
+        CaseState,
+        DecisionKind,
+        EtdRecord,
+        Outcome,
+    )
+
+from workflows import calls, closure, consular, funding, identity, intake, rules, travel
+from workflows.journey import CaseStopped, Journey
+
+
+def workflow_id_for(case_id: str) -> str:
+    return f"repatriation-{case_id}"
+
+
+@workflow.defn
+class RepatriationWorkflow:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self.j = Journey(start)
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseState:
+        j = self.j
+        try:
+            await intake.run(j)
+            await identity.run(j)
+            # Funding does not wait for the embassy: both branches run side by side.
+            results = await asyncio.gather(consular.run(j), funding.run(j), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, CaseStopped):
+                    raise result
+            j.check_stop()
+            await travel.run(j)
+        except CaseStopped:
+            pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await closure.run(j)
+        return j.state
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self.j.state
+
+    # -- the shared path of every decision ---------------------------------------------------
+    def _validate(self, kind: DecisionKind, rule: Callable[[], None]) -> None:
+        if self.j.stop is not None:
+            raise rules.DecisionRejected(
+                f"case {self.j.state.reference} is closing ({self.j.stop[0]}); no further decisions are taken"
+            )
+        if kind in self.j.deciding or kind in self.j.decisions:
+            raise rules.DecisionRejected(f"a {kind} decision is already being applied")
+        rule()
+
+    async def _accept(self, kind: DecisionKind, decision: Decision, summary: str) -> CaseState:
+        """Record the decision (database and timeline) and hand it to the waiting stage."""
+        info = workflow.current_update_info()
+        stage = DECISION_STAGE.get(kind, self.j.state.stage)
+        self.j.state.pending = [p for p in self.j.state.pending if p.kind != kind]
+        self.j.event(stage, "decision", f"{summary} (by {decision.decided_by})")
+        self.j.decisions[kind] = decision
+        await calls.record_decision(
+            DecisionRecord(
+                case_id=self.j.start.case_id,
+                decision_id=info.id if info else f"{kind}-{workflow.now().isoformat()}",
+                kind=kind,
+                role=DECISION_ROLE[kind],
+                decided_by=decision.decided_by,
+                decided_at=workflow.now(),
+                payload=decision.model_dump(mode="json"),
+            )
+        )
+        await self.j.sync()
+        return self.j.state
+
+    # -- identity ----------------------------------------------------------------------------
+    @workflow.update
+    async def resolve_duplicate(self, d: DuplicateResolution) -> CaseState:
+        self.j.duplicate_open = False
+        return await self._accept(DecisionKind.duplicate_resolution, d, f"duplicate: {d.action}")
+
+    @resolve_duplicate.validator
+    def _v_duplicate(self, d: DuplicateResolution) -> None:
+        self._validate(
+            DecisionKind.duplicate_resolution,
+            lambda: rules.duplicate_resolution(self.j.state, d),
+        )
+
+    @workflow.update
+    async def attest_identity(self, d: IdentityAttestation) -> CaseState:
+        self.j.state.identity_verified = d.verified
+        verdict = "identity attested" if d.verified else "identity could not be attested"
+        return await self._accept(DecisionKind.identity_attestation, d, verdict)
+
+    @attest_identity.validator
+    def _v_identity(self, d: IdentityAttestation) -> None:
+        self._validate(
+            DecisionKind.identity_attestation,
+            lambda: rules.identity_attestation(self.j.state, d, self.j.duplicate_open),
+        )
+
+    # -- embassy -----------------------------------------------------------------------------
+    @workflow.update
+    async def decide_nationality(self, d: NationalityDecision) -> CaseState:
+        self.j.state.nationality_confirmed = d.confirmed
+        verdict = "nationality confirmed" if d.confirmed else "nationality refused"
+        return await self._accept(DecisionKind.nationality, d, verdict)
+
+    @decide_nationality.validator
+    def _v_nationality(self, d: NationalityDecision) -> None:
+        self._validate(DecisionKind.nationality, lambda: rules.nationality(self.j.state, d))
+
+    @workflow.update
+    async def decide_etd(self, d: EtdDecision) -> CaseState:
+        if d.issued:
+            assert d.document_number and d.expires_on
+            self.j.state.etd = EtdRecord(document_number=d.document_number, expires_on=d.expires_on)
+            verdict = f"ETD issued, valid until {d.expires_on}"
+        else:
+            verdict = "ETD refused"
+        return await self._accept(DecisionKind.etd, d, verdict)
+
+    @decide_etd.validator
+    def _v_etd(self, d: EtdDecision) -> None:
+        self._validate(DecisionKind.etd, lambda: rules.etd(self.j.state, d, workflow.now(), self.j.start))
+
+    # -- funding -----------------------------------------------------------------------------
+    @workflow.update
+    async def decide_funding(self, d: FundingDecision) -> CaseState:
+        kind = DecisionKind.funding
+        self.j.deciding.add(kind)
+        try:
+            if d.approved:
+                assert d.source_id and d.amount
+                info = workflow.current_update_info()
+                key = f"{self.j.start.case_id}:funding:{info.id if info else d.source_id}"
+                try:
+                    self.j.state.funding = await calls.commit_funds(
+                        CommitFunds(
+                            case_id=self.j.start.case_id,
+                            source_id=d.source_id,
+                            amount=d.amount,
+                            currency=d.currency,
+                            idempotency_key=key,
+                        )
+                    )
+                except ActivityError as err:
+                    cause = err.cause
+                    message = cause.message if isinstance(cause, ApplicationError) else str(err)
+                    raise ApplicationError(
+                        f"funding not approved: {message}",
+                        type="DecisionRejected",
+                        non_retryable=True,
+                    ) from err
+                verdict = f"funding approved: {d.currency} {d.amount} from {d.source_id}"
+            else:
+                verdict = "funding rejected"
+            return await self._accept(kind, d, verdict)
+        finally:
+            self.j.deciding.discard(kind)
+
+    @decide_funding.validator
+    def _v_funding(self, d: FundingDecision) -> None:
+        self._validate(DecisionKind.funding, lambda: rules.funding(self.j.state, d))
+
+    # -- travel ------------------------------------------------------------------------------
+    @workflow.update
+    async def choose_flight(self, d: FlightChoice) -> CaseState:
+        return await self._accept(DecisionKind.flight_choice, d, f"flight {d.option_id} chosen")
+
+    @choose_flight.validator
+    def _v_flight(self, d: FlightChoice) -> None:
+        self._validate(
+            DecisionKind.flight_choice,
+            lambda: rules.flight_choice(self.j.state, d, self.j.start, self.j.opened_at),
+        )
+
+    @workflow.update
+    async def confirm_departure(self, d: DepartureConfirmation) -> CaseState:
+        self.j.state.departed_at = d.departed_at or workflow.now()
+        return await self._accept(DecisionKind.departure, d, "departure confirmed")
+
+    @confirm_departure.validator
+    def _v_departure(self, d: DepartureConfirmation) -> None:
+        self._validate(DecisionKind.departure, lambda: rules.departure(self.j.state, d))
+
+    @workflow.update
+    async def confirm_arrival(self, d: ArrivalConfirmation) -> CaseState:
+        self.j.state.arrived_at = d.arrived_at or workflow.now()
+        return await self._accept(
+            DecisionKind.arrival, d, f"arrival confirmed, received by {d.reception_organisation}"
+        )
+
+    @confirm_arrival.validator
+    def _v_arrival(self, d: ArrivalConfirmation) -> None:
+        self._validate(DecisionKind.arrival, lambda: rules.arrival(self.j.state, d))
+
+    # -- consent -----------------------------------------------------------------------------
+    @workflow.update
+    async def withdraw_consent(self, d: ConsentWithdrawal) -> CaseState:
+        self.j.halt(Outcome.withdrawn, f"consent withdrawn: {d.reason}")
+        state = await self._accept(DecisionKind.consent_withdrawal, d, "consent withdrawn")
+        self.j.decisions.pop(DecisionKind.consent_withdrawal, None)
+        return state
+
+    @withdraw_consent.validator
+    def _v_withdraw(self, d: ConsentWithdrawal) -> None:
+        self._validate(DecisionKind.consent_withdrawal, lambda: rules.consent_withdrawal(self.j.state, d))

@@ -1,0 +1,86 @@
+"""Stage 6, travel: exit clearance, flight options, the caseworker's choice, booking,
+itinerary and travel letter, then departure and arrival confirmed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.decisions import ArrivalConfirmation, FlightChoice
+    from contracts.messages import BookFlight, DocType, FlightSearch
+    from contracts.state import DecisionKind, Stage
+
+from workflows import calls
+from workflows.journey import Journey
+from workflows.rules import earliest_flight
+
+
+def escort_required(j: Journey) -> bool:
+    return j.start.is_minor or j.start.has_medical_needs or bool(j.start.pregnant_weeks)
+
+
+async def _offer_flights(j: Journey) -> None:
+    first = earliest_flight(workflow.now(), j.start)
+    last = first + timedelta(days=j.start.policy.flight_search_days)
+    expiry = j.state.etd.expires_on if j.state.etd else j.start.travel_document_expiry
+    if expiry is not None and expiry < last:
+        last = expiry
+    j.state.flight_options = await calls.search_flights(
+        FlightSearch(case_id=j.start.case_id, not_before=first, not_after=last)
+    )
+    j.event(Stage.travel, "options", f"{len(j.state.flight_options)} flight option(s) offered")
+    await j.sync()
+
+
+async def _book(j: Journey) -> None:
+    while j.state.booking is None:
+        await _offer_flights(j)
+        choice = await j.await_decision(DecisionKind.flight_choice)
+        assert isinstance(choice, FlightChoice)
+        option = next(o for o in j.state.flight_options if o.option_id == choice.option_id)
+        try:
+            j.state.booking = await calls.book_flight(
+                BookFlight(
+                    case_id=j.start.case_id,
+                    option=option,
+                    idempotency_key=f"{j.start.case_id}:booking:{choice.option_id}",
+                )
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                raise
+            j.event(Stage.travel, "booking_refused", f"{cause.message}; choose another flight")
+    j.event(Stage.travel, "booked", f"booking {j.state.booking.booking_ref}")
+    await j.sync()
+
+
+async def run(j: Journey) -> None:
+    j.begin(Stage.travel)
+    estimate = j.state.estimate
+    await j.render(
+        Stage.travel,
+        DocType.exit_clearance,
+        estimate=estimate.model_dump(mode="json") if estimate else None,
+        overstay_days=estimate.overstay_days if estimate else 0,
+    )
+    await _book(j)
+    j.check_stop()
+    assert j.state.booking is not None
+    travel_facts = {
+        "booking": j.state.booking.model_dump(mode="json"),
+        "etd": j.state.etd.model_dump(mode="json") if j.state.etd else None,
+        "escort_required": escort_required(j),
+    }
+    await j.render(Stage.travel, DocType.itinerary, **travel_facts)
+    await j.render(Stage.travel, DocType.travel_letter, **travel_facts)
+    await j.sync()
+
+    await j.await_decision(DecisionKind.departure)
+    arrival = await j.await_decision(DecisionKind.arrival)
+    assert isinstance(arrival, ArrivalConfirmation)
+    j.reception_organisation = arrival.reception_organisation
+    j.finish(Stage.travel, f"handed over to {arrival.reception_organisation}")
