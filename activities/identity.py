@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.profiles import load_profile
+from activities.profiles import load_case
 from checks.identity import OtherCase, run_identity_checks
 from contracts.messages import IdentityCheckInput
 from contracts.state import IdentityReport
+from contracts.survivor import SurvivorProfile
 from database.models import Case
 from repatriation.logs import get_logger
 
@@ -21,11 +22,20 @@ class IdentityActivities:
     @activity.defn(name="run_identity_checks")
     def run_identity_checks(self, request: IdentityCheckInput) -> IdentityReport:
         with self.deps.db.session() as session:
-            profile = load_profile(session, request.case_id)
+            case = load_case(session, request.case_id)
+            profile = SurvivorProfile.model_validate(case.profile)
+            # Only a registration made before this one can be what this one duplicates: two
+            # registrations of one person opened together must not each merge into the other.
+            earlier = or_(
+                Case.opened_at < case.opened_at,
+                and_(Case.opened_at == case.opened_at, Case.id < case.id),
+            )
             rows = session.execute(
                 select(Case.id, Case.reference, Case.profile).where(
                     Case.date_of_birth == profile.date_of_birth,
                     Case.id != request.case_id,
+                    earlier,
+                    or_(Case.outcome.is_(None), Case.outcome != "duplicate_merged"),
                 )
             ).all()
         others = [

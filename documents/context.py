@@ -689,7 +689,10 @@ def _closure_report(profile: SurvivorProfile, case: CaseMeta, facts: _Facts) -> 
         "outcome": OUTCOME_LABELS[outcome] if outcome else DASH,
         "outcome_code": outcome.value if outcome else None,
         "outcome_reason": facts.text("outcome_reason"),
-        "identity_rows": _identity_rows(profile, case)[:6],
+        "identity_rows": [
+            *_identity_rows(profile, case)[:5],
+            ("Nationality", country_name(profile.nationality)),
+        ],
         "timeline_rows": [
             ("Departed", format_datetime(facts.datetime("departed_at"))),
             ("Arrived", format_datetime(arrived_at)),

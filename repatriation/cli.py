@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -32,16 +33,34 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Settings(**overrides)
 
 
-def _run(coro: Awaitable[int]) -> int:
-    def _term(*_: object) -> None:
-        raise KeyboardInterrupt
+def _run(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run ``main(stop)``; Ctrl-C or SIGTERM sets ``stop`` and the command winds down cleanly,
+    stopping every process it started."""
 
-    signal.signal(signal.SIGTERM, _term)
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        print("\nstopped; every process this command started has stopped", file=sys.stderr)
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        work = asyncio.ensure_future(main(stop))
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not stop.is_set():
+            return work.result()
+        # Stopping: let the current step end by itself, then cancel what is left; the finally
+        # blocks stop the worker and the Temporal dev server either way.
+        await asyncio.wait({work}, timeout=10)
+        if not work.done():
+            work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
         return 130
+
+    code = asyncio.run(runner())
+    if code == 130:
+        print("\nstopped; every process this command started has stopped", file=sys.stderr)
+    return code
 
 
 # -- the stack -------------------------------------------------------------------------------
@@ -50,16 +69,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    async def main() -> int:
+    async def main(stop: asyncio.Event) -> int:
         async with embedded_stack(settings):
             print(f"Temporal:         {settings.temporal_address}")
             print(f"Temporal Web UI:  http://127.0.0.1:{settings.temporal_ui_port}")
             print(f"Data folder:      {settings.data_dir.resolve()}")
             print("The worker is running. Ctrl-C stops everything.", flush=True)
-            await asyncio.Event().wait()
-        return 0
+            await stop.wait()
+        return 130
 
-    return _run(main())
+    return _run(main)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -67,17 +86,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    async def main() -> int:
+    async def main(stop: asyncio.Event) -> int:
         await run_worker(settings)
         return 0
 
-    return _run(main())
+    return _run(main)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from repatriation.demo import run_demo
 
-    return _run(run_demo(_settings(args), duplicate=not args.no_duplicate, pace=args.pace))
+    settings = _settings(args)
+    return _run(lambda stop: run_demo(settings, stop, duplicate=not args.no_duplicate, pace=args.pace))
 
 
 # -- cases and decisions -----------------------------------------------------------------------
@@ -134,7 +154,7 @@ def cmd_case_open(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _run(_with_service(args, go))
+    return _run(lambda stop: _with_service(args, go))
 
 
 def cmd_case_list(args: argparse.Namespace) -> int:
@@ -198,7 +218,7 @@ def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespac
             print(f"{state.reference}: {kind} recorded; stage {state.stage}; waiting for: {pending}")
             return 0
 
-        return _run(_with_service(args, go))
+        return _run(lambda stop: _with_service(args, go))
 
     return cmd
 
@@ -387,7 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.data_dir:
         os.environ["REPATRIATION_DATA_DIR"] = args.data_dir
     settings = _settings(args)
-    configure_logging(settings.environment, settings.log_level)
+    quiet = args.command == "demo" and "REPATRIATION_LOG_LEVEL" not in os.environ
+    configure_logging(settings.environment, "WARNING" if quiet else settings.log_level)
     sys.exit(args.func(args))
 
 

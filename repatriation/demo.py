@@ -4,6 +4,7 @@ case walked to closure, printing where each case is and where its documents are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from contracts.state import Role
@@ -21,7 +22,7 @@ def _line(case: object) -> str:
     return f"  {case.reference}  {case.nationality}  {where:<18} waiting for: {pending}"  # type: ignore[attr-defined]
 
 
-async def run_demo(settings: Settings, duplicate: bool = True, pace: float = 1.0) -> int:
+async def run_demo(settings: Settings, stop: asyncio.Event, duplicate: bool = True, pace: float = 1.0) -> int:
     async with embedded_stack(settings) as stack:
         service = CaseService(settings, stack.client, stack.deps.db)
         caseworker = Actor("demo-caseworker", Role.caseworker, settings.organisation, source="demo")
@@ -31,11 +32,13 @@ async def run_demo(settings: Settings, duplicate: bool = True, pace: float = 1.0
         if duplicate:  # the same person registered twice in a mass intake
             people.append(dict(people[0], phone="+855 99 000 111"))
         for number, person in enumerate(people, start=1):
+            if stop.is_set():
+                return 130
             opened = await service.open_case(open_request(person, f"demo-{number:03d}"), caseworker)
             verb = "opened" if opened.created else "resumed"
             print(f"{verb} case {opened.reference} ({person['nationality']})")
         last = ""
-        while True:
+        while not stop.is_set():
             cases = service.list_cases(limit=1000)
             report = "\n".join(_line(c) for c in cases)
             if report != last:
@@ -44,7 +47,10 @@ async def run_demo(settings: Settings, duplicate: bool = True, pace: float = 1.0
             if cases and all(c.outcome for c in cases):
                 break
             await decide_pending(service, settings.organisation)
-            await asyncio.sleep(pace)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pace)
+        if stop.is_set():
+            return 130
         print("\nEvery case is closed. Documents:")
         for case in service.list_cases(limit=1000):
             print(f"  {case.reference} ({case.outcome})")

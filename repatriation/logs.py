@@ -30,6 +30,8 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     logging.getLogger("temporalio").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
 
 

@@ -94,7 +94,7 @@ def indonesian_man() -> SurvivorProfile:
             passport_held=True,
             passport_mrz=(
                 "P<IDNSANTOSO<<BUDI<<<<<<<<<<<<<<<<<<<<<<<<<<\n"
-                "B98765432IDN9003157M3001018<<<<<<<<<<<<<<04"
+                "B98765432IDN9003157M3001018<<<<<<<<<<<<<<<04"
             ),
             interview_done=True,
         ),

@@ -1,0 +1,105 @@
+"""The embedded stack as a user runs it: the demo interrupted with Ctrl-C and started again,
+and a case driven by hand through `repatriation up` and the decision subcommands."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from database.models import Case
+from repatriation.synthetic import survivors
+from tests.stack.conftest import Cli, processes_mentioning
+
+
+def wait_case(cli: Cli, case_id: str, predicate, what: str, timeout: float = 60) -> Case:  # type: ignore[no-untyped-def]
+    db = cli.database()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with db.session() as s:
+                case = s.get(Case, case_id)
+            if case is not None and predicate(case):
+                return case
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {case and case.state.get('pending')}")
+            time.sleep(0.1)
+    finally:
+        db.dispose()
+
+
+def pending(case: Case) -> set[str]:
+    return {p["kind"] for p in (case.state or {}).get("pending", [])}
+
+
+def test_demo_stops_on_ctrl_c_and_resumes(cli: Cli) -> None:
+    demo = cli.start("demo", "--pace", "0.2")
+    cli.read_until(demo, "where the cases are")
+    cli.read_until(demo, "waiting for: identity_attestation")
+    assert cli.interrupt(demo) == 130
+    # Every process the demo started has stopped: no Temporal server is left on its data folder.
+    assert processes_mentioning(str(cli.data_dir)) == []
+    db = cli.database()
+    with db.session() as s:
+        before = {c.id: c.outcome for c in s.scalars(select(Case))}
+    db.dispose()
+    assert len(before) == 7 and not all(before.values())
+
+    demo = cli.start("demo", "--pace", "0.2")
+    output = cli.read_until(demo, "Every case is closed", timeout=240)
+    assert "resumed case" in output and "opened case" not in output
+    assert demo.wait(timeout=60) == 0
+    db = cli.database()
+    with db.session() as s:
+        after = {c.id: c.outcome for c in s.scalars(select(Case))}
+    db.dispose()
+    assert after.keys() == before.keys()  # nothing lost, nothing doubled
+    assert sorted(after.values()) == ["duplicate_merged"] + ["repatriated"] * 6
+    assert processes_mentioning(str(cli.data_dir)) == []
+
+
+def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    up = cli.start("up")
+    cli.read_until(up, "The worker is running")
+    survivor = tmp_path / "survivor.json"
+    survivor.write_text(json.dumps(survivors(datetime.now(UTC).date())[1]), encoding="utf-8")
+    opened = json.loads(cli.run("case", "open", "--file", str(survivor), "--reference", "hand-1").stdout)
+    again = json.loads(cli.run("case", "open", "--file", str(survivor), "--reference", "hand-1").stdout)
+    assert again == {**opened, "created": False}
+    case_id = opened["case_id"]
+
+    wait_case(cli, case_id, lambda c: "identity_attestation" in pending(c), "identity attestation")
+    cli.run("identity", "attest", case_id, "--as", "cw-anna")
+    refused = cli.run("identity", "attest", case_id, "--as", "cw-anna", check=False)
+    assert refused.returncode == 3 and "already attested" in refused.stderr
+    wait_case(cli, case_id, lambda c: "nationality" in pending(c), "the embassy")
+
+    # Ctrl-C stops the stack in the middle of the journey; starting it again carries on.
+    assert cli.interrupt(up) == 130
+    assert processes_mentioning(str(cli.data_dir)) == []
+    up = cli.start("up")
+    cli.read_until(up, "The worker is running")
+
+    cli.run("embassy", "nationality", case_id, "--confirm", "--as", "liaison-id")
+    expires = (datetime.now(UTC).date() + timedelta(days=45)).isoformat()
+    cli.run("embassy", "etd", case_id, "--number", "SPLP-77", "--expires", expires, "--as", "liaison-id")
+    case = wait_case(cli, case_id, lambda c: "funding" in pending(c), "funding")
+    total = sum(Decimal(str(line["amount"])) for line in case.state["estimate"]["lines"])
+    cli.run("funding", "decide", case_id, "--approve", "--source", "ngo-emergency", "--amount", str(total))
+    case = wait_case(cli, case_id, lambda c: "flight_choice" in pending(c), "flight options")
+    option = case.state["flight_options"][0]["option_id"]
+    cli.run("travel", "choose", case_id, option)
+    wait_case(cli, case_id, lambda c: "departure" in pending(c), "departure")
+    cli.run("travel", "depart", case_id)
+    cli.run("travel", "arrive", case_id, "--reception", "IOM reception, Jakarta")
+    case = wait_case(cli, case_id, lambda c: c.outcome is not None, "closure")
+    assert case.outcome == "repatriated"
+
+    listing = cli.run("case", "list").stdout
+    assert opened["reference"] in listing and "repatriated" in listing
+    shown = cli.run("case", "show", opened["reference"]).stdout
+    assert "closure_report" in shown and "handed over to IOM reception, Jakarta" in shown
+    assert cli.interrupt(up) == 130
