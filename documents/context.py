@@ -25,9 +25,10 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from contracts.messages import DocType
 from contracts.state import (
@@ -40,6 +41,7 @@ from contracts.state import (
     Outcome,
 )
 from contracts.survivor import Sex, SurvivorProfile, country_name
+from repatriation.settings import get_settings
 
 DASH = "—"
 ADULT_AGE = 18
@@ -116,6 +118,35 @@ class CaseMeta(BaseModel):
     issued_on: date
     verification_code: str = Field(min_length=1, max_length=64)
     version: int = Field(1, ge=1)
+    verify_url: str = Field(
+        min_length=1,
+        max_length=300,
+        description="Where the code is checked, printed as a QR code on every page: see verify_url().",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_verify_url(cls, data: Any) -> Any:
+        # Callers should pass verify_url (built from Settings.public_url); without it the link is
+        # built from the process settings, so a document never goes out without its QR code.
+        if isinstance(data, Mapping) and not data.get("verify_url") and data.get("verification_code"):
+            code = str(data["verification_code"]).strip()
+            data = {**data, "verify_url": verify_url(get_settings().public_url, code)}
+        return data
+
+    @model_validator(mode="after")
+    def _link_names_this_code(self) -> CaseMeta:
+        parts = urlsplit(self.verify_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("verify_url must be an absolute http(s) URL")
+        if not parts.path.endswith("/" + quote(self.verification_code, safe="")):
+            raise ValueError("verify_url must end with the document's verification code")
+        return self
+
+
+def verify_url(public_url: str, code: str) -> str:
+    """``{public_url}/verify/{code}``: the link a document's QR code carries."""
+    return f"{public_url.strip().rstrip('/')}/verify/{quote(code.strip(), safe='')}"
 
 
 class FactError(ValueError):
@@ -360,8 +391,7 @@ def _stay_rows(profile: SurvivorProfile) -> list[tuple[str, str]]:
 def _travel_document(profile: SurvivorProfile, etd: EtdRecord | None) -> str:
     if etd is not None:
         return (
-            f"Emergency travel document No. {etd.document_number}, "
-            f"valid until {format_date(etd.expires_on)}"
+            f"Emergency travel document No. {etd.document_number}, valid until {format_date(etd.expires_on)}"
         )
     ev = profile.evidence
     if ev.passport_held and ev.passport_number:
@@ -416,7 +446,7 @@ def _estimate(estimate: CostEstimate | None) -> dict[str, Any]:
         "currency": estimate.currency,
         "lines": [
             {
-                "item": line.item,
+                "item": _humanise(line.item),
                 "note": text_or_dash(line.note),
                 "amount": format_money(line.amount, estimate.currency),
             }
@@ -750,8 +780,11 @@ def build_context(
             "issued_on": format_date(case.issued_on),
             "issued_on_iso": case.issued_on.isoformat(),
             "verification_code": case.verification_code,
+            "verify_url": case.verify_url,
             "version": case.version,
         },
+        # Set by documents.sample: a specimen carries a watermark and is valid for nothing.
+        "specimen": False,
         "survivor": survivor,
     }
     if doc_type in _PSEUDONYMOUS:

@@ -7,17 +7,28 @@ text. The renderer fetches nothing: only ``data:`` URLs are allowed.
 
 The PDF's metadata carries the document title and case reference (``/Title``), the document
 type (``/Subject``) and the issuing organisation (``/Author``), never the survivor's name.
+
+Every page's running header carries a QR code of the document's verification link
+(``case.verify_url``, see :mod:`documents.verify`) beside the printed verification code. The QR
+code is made here, offline, as a small greyscale PNG ``data:`` URL (one pixel per module, drawn
+without interpolation, so it prints sharp at any size); the same link always gives the same
+bytes, so rendering stays deterministic.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import qrcode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from PIL import Image
+from qrcode.constants import ERROR_CORRECT_M
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
@@ -27,6 +38,35 @@ from contracts.messages import DocType
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STYLESHEET = "style.css"
 PDF_VARIANT = "pdf/a-3b"
+# Modules of light margin inside the QR image; the header's white space around it adds more.
+QR_BORDER = 2
+QR_MAX_DATA = 512
+
+
+@lru_cache(maxsize=512)
+def qr_png(data: str) -> bytes:
+    """The QR code of ``data`` as an 8-bit greyscale PNG, one pixel per module.
+
+    Error correction level M (15 %) survives a fold, a smudge or a poor photocopy. Deterministic:
+    the same data always gives the same bytes.
+    """
+    if not data or len(data) > QR_MAX_DATA:
+        raise ValueError(f"QR data must be 1 to {QR_MAX_DATA} characters")
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=1, border=QR_BORDER)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    size = len(matrix)
+    image = Image.new("L", (size, size), 255)
+    image.putdata([0 if dark else 255 for row in matrix for dark in row])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def qr_data_url(data: str) -> str:
+    """``data:image/png;base64,...`` of :func:`qr_png`, for an ``<img src>`` (Jinja filter)."""
+    return "data:image/png;base64," + base64.b64encode(qr_png(str(data))).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -49,6 +89,7 @@ class Renderer:
             lstrip_blocks=False,
             keep_trailing_newline=True,
         )
+        self.env.filters["qr_data_url"] = qr_data_url
         # Fail at start-up, not in the middle of a case, when a template is missing or broken.
         for doc_type in DocType:
             self.env.get_template(self.template_name(doc_type))

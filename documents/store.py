@@ -4,6 +4,17 @@ A document is identified by (case, type, version). Its *input hash* covers every
 went into it (the profile, the workflow's facts, the issue date); rendering again with the same
 input returns the stored version (a retried activity never makes a second document), while a
 change of data makes a new version and marks the previous one superseded.
+
+Concurrency: within one process, stores of the same (case, type) take turns, so a retry that
+overlaps its first attempt renders nothing. Across processes the database decides: the
+unique (case, type, version) constraint lets one row in, the other attempt returns that row when
+it had the same input, and raises (so the activity retries and makes the next version) when it
+had another. The PDF is written to a private temporary file and moved into place only by the
+attempt whose row went in, so the file on disk always matches the row's ``sha256``.
+
+The verification code is what a reader types or scans to check a printed document (see
+:mod:`documents.verify`): ten characters of the RFC 4648 base32 alphabet (A-Z, 2-7), printed
+as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -26,6 +38,9 @@ from database.engine import Database
 from database.models import Document
 
 DOCUMENT_NAMESPACE = uuid.UUID("5b7f3c1e-2f0a-4c39-9d8e-6a1d2c3b4a59")
+CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
+CODE_LENGTH = 10  # 50 bits
+_LOCK_STRIPES = 64
 
 
 def input_hash(payload: dict[str, Any]) -> str:
@@ -36,7 +51,7 @@ def input_hash(payload: dict[str, Any]) -> str:
 def verification_code(case_id: str, doc_type: str, version: int, digest: str) -> str:
     """Ten characters, deterministic for one version, revealing nothing about the person."""
     raw = hashlib.sha256(f"{case_id}|{doc_type}|{version}|{digest}".encode()).digest()
-    return base64.b32encode(raw).decode()[:10]
+    return base64.b32encode(raw).decode()[:CODE_LENGTH]
 
 
 def _ref(row: Document) -> DocumentRef:
@@ -64,6 +79,12 @@ class DocumentStore:
     def __init__(self, db: Database, root: Path) -> None:
         self.db = db
         self.root = root
+        # A fixed set of locks, picked by (case, type): bounded memory, no global serialisation.
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+
+    def _lock(self, case_id: str, doc_type: str) -> threading.Lock:
+        stripe = hashlib.sha256(f"{case_id}|{doc_type}".encode()).digest()[0] % _LOCK_STRIPES
+        return self._locks[stripe]
 
     def store(
         self,
@@ -79,6 +100,26 @@ class DocumentStore:
 
         ``render(version, verification_code)`` returns the PDF bytes.
         """
+        with self._lock(case_id, doc_type):
+            return self._store(
+                case_id=case_id,
+                doc_type=doc_type,
+                digest=digest,
+                issued_on=issued_on,
+                issuer=issuer,
+                render=render,
+            )
+
+    def _store(
+        self,
+        *,
+        case_id: str,
+        doc_type: str,
+        digest: str,
+        issued_on: date,
+        issuer: str,
+        render: Callable[[int, str], bytes],
+    ) -> DocumentRef:
         latest = _latest(self.db, case_id, doc_type)
         if latest is not None and latest.input_hash == digest:
             return _ref(latest)
@@ -88,9 +129,8 @@ class DocumentStore:
         folder = self.root / case_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{doc_type}-v{version}.pdf"
-        tmp = path.with_suffix(".pdf.tmp")
+        tmp = folder / f".{doc_type}-v{version}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(pdf)
-        os.replace(tmp, path)
         row = Document(
             id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{case_id}:{doc_type}:{version}")),
             case_id=case_id,
@@ -109,16 +149,26 @@ class DocumentStore:
             with self.db.session() as session:
                 session.execute(
                     update(Document)
-                    .where(Document.case_id == case_id, Document.doc_type == doc_type)
+                    .where(
+                        Document.case_id == case_id,
+                        Document.doc_type == doc_type,
+                        Document.version < version,
+                    )
                     .values(superseded=True)
                 )
                 session.add(row)
+                # The constraints decide a race here; only the attempt whose row goes in writes
+                # the file, so the file always matches the stored sha256.
+                session.flush()
+                os.replace(tmp, path)
         except IntegrityError:
             # Another attempt stored this version first: the one in the database stands.
             existing = _latest(self.db, case_id, doc_type)
             if existing is None or existing.input_hash != digest:
                 raise
             return _ref(existing)
+        finally:
+            tmp.unlink(missing_ok=True)
         return _ref(row)
 
     def get(self, document_id: str) -> Document | None:

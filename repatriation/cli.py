@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import os
 import signal
 import sys
@@ -409,7 +410,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings(args)
     quiet = args.command == "demo" and "REPATRIATION_LOG_LEVEL" not in os.environ
     configure_logging(settings.environment, "WARNING" if quiet else settings.log_level)
-    sys.exit(args.func(args))
+    code = args.func(args)
+    # Leave without interpreter finalisation: the Temporal client's native runtime can still be
+    # calling into Python from its own threads at that point (a crash at exit, not in the work).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     task_queue: str = "repatriation"
     temporal_ui_port: int = 8233
     organisation: str = Field("Phnom Penh Shelter Network", description="Issuer on documents.")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Where /verify answers; printed in documents' QR codes."
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
     environment: Literal["development", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

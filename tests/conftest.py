@@ -4,6 +4,7 @@ test with its own database, data folder, task queue and running worker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import uuid
@@ -100,15 +101,27 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
     )
 
 
+@contextlib.asynccontextmanager
+async def harness_for(
+    env: WorkflowEnvironment, tmp_path: Path, database_url: str | None = None, **overrides: object
+) -> AsyncIterator[Harness]:
+    """A worker with its own task queue, data folder and database, on the given Temporal env."""
+    settings = make_settings(tmp_path, database_url, **overrides)
+    deps = Deps.from_settings(settings)
+    ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as executor:
+            async with build_worker(env.client, deps, executor):
+                yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db)
+    finally:
+        deps.db.dispose()
+
+
 @pytest_asyncio.fixture
 async def harness(
     time_env: WorkflowEnvironment, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
+    """The default harness (SQLite). Parametrise indirectly with a dict of settings overrides."""
     overrides = getattr(request, "param", {}) or {}
-    settings = make_settings(tmp_path, **overrides)
-    deps = Deps.from_settings(settings)
-    ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with build_worker(time_env.client, deps, executor):
-            yield Harness(time_env, CaseService(settings, time_env.client, deps.db), settings, deps.db)
-    deps.db.dispose()
+    async with harness_for(time_env, tmp_path, None, **overrides) as h:
+        yield h

@@ -58,9 +58,7 @@ def _postgres_database() -> Iterator[Database]:
     finally:
         db.dispose()
         with _admin_connection() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _sqlite_database(directory: Path) -> Iterator[Database]:

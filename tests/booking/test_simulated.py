@@ -80,9 +80,7 @@ def test_is_a_booking_provider(provider: SimulatedProvider) -> None:
 
 
 @pytest.mark.parametrize("destination", sorted(ROUTES))
-def test_search_is_deterministic_and_within_the_window(
-    destination: str, sqlite_db: Database
-) -> None:
+def test_search_is_deterministic_and_within_the_window(destination: str, sqlite_db: Database) -> None:
     # Two providers (as in two worker processes) find the same options for the same inputs.
     provider = SimulatedProvider(sqlite_db)
     other = SimulatedProvider(sqlite_db, rng=random.Random(9))

@@ -138,18 +138,14 @@ def test_entry_date(entry: date, outcome: CheckOutcome, text: str) -> None:
 
 
 def test_visa_end_before_entry_fails() -> None:
-    profile = make_profile(
-        entered_host_country_on=date(2024, 2, 1), visa_valid_until=date(2024, 1, 31)
-    )
+    profile = make_profile(entered_host_country_on=date(2024, 2, 1), visa_valid_until=date(2024, 1, 31))
     result = run(profile)["visa_dates"]
     assert result.outcome == CheckOutcome.failed
     assert "before the entry date" in result.detail
 
 
 def test_ended_visa_reports_overstay() -> None:
-    profile = make_profile(
-        entered_host_country_on=date(2024, 2, 1), visa_valid_until=date(2025, 5, 2)
-    )
+    profile = make_profile(entered_host_country_on=date(2024, 2, 1), visa_valid_until=date(2025, 5, 2))
     result = run(profile)["visa_dates"]
     assert result.outcome == CheckOutcome.passed
     assert "ended 30 days ago" in result.detail
@@ -161,9 +157,7 @@ def test_visa_without_entry_cannot_be_compared() -> None:
 
 
 def test_visa_still_valid() -> None:
-    profile = make_profile(
-        entered_host_country_on=date(2025, 5, 1), visa_valid_until=date(2025, 6, 30)
-    )
+    profile = make_profile(entered_host_country_on=date(2025, 5, 1), visa_valid_until=date(2025, 6, 30))
     assert run(profile)["visa_dates"].detail == "visa still valid"
 
 

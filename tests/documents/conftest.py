@@ -93,8 +93,7 @@ def indonesian_man() -> SurvivorProfile:
             passport_expiry=date(2030, 1, 1),
             passport_held=True,
             passport_mrz=(
-                "P<IDNSANTOSO<<BUDI<<<<<<<<<<<<<<<<<<<<<<<<<<\n"
-                "B98765432IDN9003157M3001018<<<<<<<<<<<<<<<04"
+                "P<IDNSANTOSO<<BUDI<<<<<<<<<<<<<<<<<<<<<<<<<<\nB98765432IDN9003157M3001018<<<<<<<<<<<<<<<04"
             ),
             interview_done=True,
         ),
@@ -245,9 +244,9 @@ def make_facts(profile: SurvivorProfile) -> dict[str, Any]:
         "etd": EtdRecord(
             document_number=f"ETD-{profile.nationality}-204417", expires_on=date(2026, 4, 30)
         ).model_dump(mode="json"),
-        "booking": Booking(
-            booking_ref="QX7PLM", ticket_number="738-2400012345", option=option
-        ).model_dump(mode="json"),
+        "booking": Booking(booking_ref="QX7PLM", ticket_number="738-2400012345", option=option).model_dump(
+            mode="json"
+        ),
         "outcome": "repatriated",
         "outcome_reason": "Returned home as planned.",
         "reception_organisation": RECEPTION.get(profile.nationality, "National reception centre"),

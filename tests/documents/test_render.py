@@ -82,9 +82,7 @@ def _read_back(doc: RenderedDocument, path: Path) -> Readback:
         key, sep, value = line.partition(":")
         if sep:
             info[key.strip()] = value.strip()
-    xmp = subprocess.run(
-        ["pdfinfo", "-meta", str(path)], capture_output=True, check=True, text=True
-    ).stdout
+    xmp = subprocess.run(["pdfinfo", "-meta", str(path)], capture_output=True, check=True, text=True).stdout
     return Readback(doc=doc, text=text, info=info, xmp=xmp)
 
 
@@ -195,9 +193,7 @@ def test_every_document_renders(produce, doc_type: DocType, who: str) -> None:
 
 @pytest.mark.parametrize("who", NATIONALITIES)
 @pytest.mark.parametrize("doc_type", list(DocType), ids=lambda d: d.value)
-def test_metadata_names_the_document_not_the_survivor(
-    produce, doc_type: DocType, who: str
-) -> None:
+def test_metadata_names_the_document_not_the_survivor(produce, doc_type: DocType, who: str) -> None:
     result = produce(doc_type, who)
     assert result.info["Title"] == f"{DOC_TITLES[doc_type]} {REFERENCE}"
     assert result.info["Subject"] == doc_type.value
@@ -290,11 +286,7 @@ def test_medical_notes_follow_consent(produce) -> None:
 def test_medical_notes_with_consent_reach_travel_papers_only(produce) -> None:
     consenting = PROFILES["vietnamese"]()
     consenting = consenting.model_copy(
-        update={
-            "consent": consenting.consent.model_copy(
-                update={"share_medical_with_authorities": True}
-            )
-        }
+        update={"consent": consenting.consent.model_copy(update={"share_medical_with_authorities": True})}
     )
     letter = produce(DocType.travel_letter, "vietnamese-consenting", profile=consenting)
     assert "Gestational diabetes; carries an insulin pen." in letter.flat
@@ -350,9 +342,7 @@ def test_chinese_documents_beyond_the_form(produce) -> None:
 def test_rendering_is_deterministic(renderer: Renderer) -> None:
     profile = PROFILES["indonesian"]()
     context = build_context(DocType.itinerary, profile, make_case(), make_facts(profile))
-    assert renderer.render(DocType.itinerary, context).pdf == renderer.render(
-        DocType.itinerary, context
-    ).pdf
+    assert renderer.render(DocType.itinerary, context).pdf == renderer.render(DocType.itinerary, context).pdf
 
 
 def test_renderer_refuses_a_context_built_for_another_document(renderer: Renderer) -> None:
@@ -396,9 +386,7 @@ def test_minor_is_judged_on_the_issue_date() -> None:
     profile = PROFILES["thai_minor"]()  # born 20 August 2009
     before = build_context(DocType.intake_consent, profile, make_case(), {})
     assert before["consent_form"]["guardian_required"] is True
-    after = build_context(
-        DocType.intake_consent, profile, make_case(issued_on=date(2027, 8, 20)), {}
-    )
+    after = build_context(DocType.intake_consent, profile, make_case(issued_on=date(2027, 8, 20)), {})
     assert after["consent_form"]["guardian_required"] is False
 
 
