@@ -11,6 +11,7 @@ from contracts.state import DocumentRef
 from contracts.survivor import SurvivorProfile
 from documents.context import CaseMeta, build_context
 from documents.store import DocumentStore, input_hash
+from documents.verify import verify_url
 from repatriation.logs import get_logger
 
 
@@ -44,6 +45,7 @@ class PaperworkActivities:
                 issued_on=request.issued_on,
                 verification_code=code,
                 version=version,
+                verify_url=verify_url(self.deps.settings.public_url, code),
             )
             context = build_context(request.doc_type, profile, meta, request.facts)
             return self.deps.renderer().render(request.doc_type, context).pdf

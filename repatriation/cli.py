@@ -31,6 +31,8 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "port", None):
+        overrides["http_port"] = args.port
     return Settings(**overrides)
 
 
@@ -71,7 +73,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def main(stop: asyncio.Event) -> int:
-        async with embedded_stack(settings):
+        async with embedded_stack(settings) as stack:
+            print(f"Web pages and API: {stack.web_url}  (OpenAPI: {stack.web_url}/docs)")
             print(f"Temporal:         {settings.temporal_address}")
             print(f"Temporal Web UI:  http://127.0.0.1:{settings.temporal_ui_port}")
             print(f"Data folder:      {settings.data_dir.resolve()}")
@@ -126,10 +129,17 @@ async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[
 
 
 def _actor(args: argparse.Namespace, role: Role):  # type: ignore[no-untyped-def]
-    from repatriation.service import Actor
+    """The named user if there is one (with their role's scope), else the local operator."""
+    from access import users
+    from access.actor import operator
+    from database.engine import database_for
 
     settings = _settings(args)
-    return Actor(name=args.actor or getpass.getuser(), role=role, organisation=settings.organisation)
+    name = args.actor or getpass.getuser()
+    user = next((u for u in users.list_users(database_for(settings.db_url)) if u.name == name), None)
+    if user is not None:
+        return users.actor_of(user, "cli")
+    return operator(name, role, settings.organisation, "cli")
 
 
 def cmd_case_open(args: argparse.Namespace) -> int:
@@ -237,6 +247,43 @@ def cmd_funding_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    from access import users
+    from database.engine import database_for
+
+    settings = _settings(args)
+    db = database_for(settings.db_url)
+    try:
+        if args.users_cmd == "add":
+            password = os.environ.get("REPATRIATION_NEW_PASSWORD") if args.password_from_env else None
+            new = users.add_user(
+                db, args.name, Role(args.role), args.org or settings.organisation, args.country, password
+            )
+            print(f"user {new.user} ({args.role}) created. API token, shown once:\n{new.token}")
+        elif args.users_cmd == "token":
+            print(users.issue_token(db, args.name).token)
+        elif args.users_cmd == "revoke":
+            print(f"{users.revoke_tokens(db, args.name)} token(s) of {args.name} revoked")
+        elif args.users_cmd == "password":
+            users.set_password(db, args.name, getpass.getpass(f"new password for {args.name}: "))
+            print("password set")
+        else:
+            for u in users.list_users(db):
+                print(f"{u.name:<24} {u.role:<11} {u.organisation:<32} {','.join(u.countries or [])}")
+    except users.UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_documents_sample(args: argparse.Namespace) -> int:
+    from documents.sample import render_samples
+
+    for path in render_samples(Path(args.outdir), args.language, _settings(args)):
+        print(path)
+    return 0
+
+
 def _note(args: argparse.Namespace) -> dict[str, Any]:
     return {"note": args.note} if getattr(args, "note", None) else {}
 
@@ -246,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="data folder (default ./var, or REPATRIATION_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, database")
+    up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, database, web")
+    up.add_argument("--port", type=int, help="port of the web pages and API (default 8000)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("worker", help="run a worker against the configured Temporal").set_defaults(
         func=cmd_worker
@@ -389,6 +437,32 @@ def build_parser() -> argparse.ArgumentParser:
             lambda a: {"reception_organisation": a.reception, **_note(a)},
         )
     )
+
+    accounts = sub.add_parser("users", help="users and API tokens").add_subparsers(
+        dest="users_cmd", required=True
+    )
+    p = accounts.add_parser("add", help="create a user and print an API token once")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--country", action="append", help="a liaison's country (ISO alpha-3); repeatable")
+    p.add_argument("--org", help="organisation (default: REPATRIATION_ORGANISATION)")
+    p.add_argument("--password-from-env", action="store_true", help="password from REPATRIATION_NEW_PASSWORD")
+    p.set_defaults(func=cmd_users)
+    for name, text in (
+        ("token", "issue another API token"),
+        ("revoke", "revoke every token of a user"),
+        ("password", "set a user's web password"),
+    ):
+        p = accounts.add_parser(name, help=text)
+        p.add_argument("name")
+        p.set_defaults(func=cmd_users)
+    accounts.add_parser("list", help="list users").set_defaults(func=cmd_users)
+
+    documents = sub.add_parser("documents", help="paperwork").add_subparsers(dest="x", required=True)
+    p = documents.add_parser("sample", help="render a specimen of every document type (PDF + PNG)")
+    p.add_argument("outdir")
+    p.add_argument("--language", help="ISO 639 code of the survivor's first language, e.g. zh, th, my")
+    p.set_defaults(func=cmd_documents_sample)
 
     p = with_actor(sub.add_parser("withdraw", help="caseworker: record the survivor's withdrawal of consent"))
     p.add_argument("case")

@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from access import users
+from access.actor import Actor
 from contracts.state import Role
+from database.engine import Database
 from repatriation.robots import decide_pending
-from repatriation.service import Actor, CaseService
+from repatriation.service import CaseService
 from repatriation.settings import Settings
 from repatriation.stack import embedded_stack
 from repatriation.synthetic import open_request, survivors
@@ -22,12 +25,34 @@ def _line(case: object) -> str:
     return f"  {case.reference}  {case.nationality}  {where:<18} waiting for: {pending}"  # type: ignore[attr-defined]
 
 
+DEMO_USERS = {
+    Role.caseworker: ("demo-caseworker", []),
+    Role.liaison: ("demo-liaison", ["VNM", "IDN", "THA", "MMR", "PHL", "CHN"]),
+    Role.supervisor: ("demo-supervisor", []),
+}
+
+
+def demo_users(db: Database, settings: Settings) -> dict[str, str]:
+    """One user of each role; a fresh API token for each on every run (tokens are shown once)."""
+    tokens = {}
+    existing = {u.name for u in users.list_users(db)}
+    for role, (name, countries) in DEMO_USERS.items():
+        if name in existing:
+            tokens[role.value] = users.issue_token(db, name).token
+        else:
+            tokens[role.value] = users.add_user(db, name, role, settings.organisation, countries).token
+    return tokens
+
+
 async def run_demo(settings: Settings, stop: asyncio.Event, duplicate: bool = True, pace: float = 1.0) -> int:
     async with embedded_stack(settings) as stack:
         service = CaseService(settings, stack.client, stack.deps.db)
         caseworker = Actor("demo-caseworker", Role.caseworker, settings.organisation, source="demo")
         print(f"Temporal Web UI:  http://127.0.0.1:{settings.temporal_ui_port}")
         print(f"Data folder:      {settings.data_dir.resolve()}")
+        print(f"Web pages and API: {stack.web_url}  — sign in with one of these tokens:")
+        for role, token in demo_users(stack.deps.db, settings).items():
+            print(f"  {role:<11} {token}")
         people = survivors(datetime.now(UTC).date())
         if duplicate:  # the same person registered twice in a mass intake
             people.append(dict(people[0], phone="+855 99 000 111"))

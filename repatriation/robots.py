@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from access.actor import Actor, operator
 from contracts.state import DecisionKind, Role
 from database import ledger
 from database.models import Case
-from repatriation.service import Actor, CaseService, Rejected
+from repatriation.service import CaseService, Rejected
 
 RECEPTION = {
     "VNM": "Peace House Shelter, Hanoi",
@@ -23,7 +24,7 @@ RECEPTION = {
 
 
 def robot(role: Role, organisation: str) -> Actor:
-    return Actor(name=f"robot-{role}", role=role, organisation=organisation, source="robot")
+    return operator(f"robot-{role}", role, organisation, source="robot")
 
 
 def payload_for(kind: DecisionKind, case: Case, service: CaseService) -> dict[str, Any] | None:

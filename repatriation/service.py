@@ -16,13 +16,16 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from access import scope
+from access.actor import Actor
 from contracts import decisions as d
 from contracts.messages import CaseStart
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
+from contracts.views import AuditRecord, CaseDetail, CasePage, CaseSummary, DocumentInfo, HistoryEntry
 from database import ledger
 from database.engine import Database
-from database.models import AuditEntry, Case, DecisionRow, Document
+from database.models import AuditEntry, Case, Document
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
 from workflows.repatriation import RepatriationWorkflow, workflow_id_for
@@ -44,18 +47,16 @@ class NotFound(ServiceError):
     status = 404
 
 
+class Forbidden(ServiceError):
+    """The actor's role may not do this (HTTP 403)."""
+
+    status = 403
+
+
 class Rejected(ServiceError):
     """The decision does not fit the case as it is (HTTP 409)."""
 
     status = 409
-
-
-@dataclass(frozen=True)
-class Actor:
-    name: str
-    role: Role
-    organisation: str
-    source: str = "cli"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ UPDATES: dict[DecisionKind, tuple[Any, type[BaseModel]]] = {
     DecisionKind.arrival: (RepatriationWorkflow.confirm_arrival, d.ArrivalConfirmation),
     DecisionKind.consent_withdrawal: (RepatriationWorkflow.withdraw_consent, d.ConsentWithdrawal),
 }
+
+
+def _summary(kind: DecisionKind, decision: BaseModel) -> str:
+    """What the audit keeps of a decision: its verdict fields, never personal data."""
+    keep = ("verified", "action", "confirmed", "issued", "approved", "source_id", "amount", "option_id")
+    fields = {k: v for k, v in decision.model_dump(mode="json").items() if k in keep and v is not None}
+    return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def case_reference(case_id: str) -> str:
@@ -131,7 +139,7 @@ class CaseService:
 
     async def open_case(self, request: CaseOpenRequest, actor: Actor) -> Opened:
         if actor.role != Role.caseworker:
-            raise Rejected("only a caseworker opens a case")
+            raise Forbidden("only a caseworker opens a case")
         today = datetime.now(UTC).date()
         profile = request.survivor
         errors = check_profile(profile, today)
@@ -203,6 +211,16 @@ class CaseService:
             raise NotFound(f"case {case_id_or_reference} not found")
         return case
 
+    def case_for(self, actor: Actor, case_id_or_reference: str) -> Case:
+        """The case if the actor may see it; otherwise not found, as if it did not exist."""
+        try:
+            case = self.resolve(case_id_or_reference)
+        except NotFound:
+            raise NotFound(f"case {case_id_or_reference} not found") from None
+        if not scope.can_see(actor, case):
+            raise NotFound(f"case {case_id_or_reference} not found")
+        return case
+
     def _precheck_funding(self, decision: d.FundingDecision) -> None:
         """Refuse an approval the source cannot cover before it reaches the workflow."""
         if not decision.approved or decision.source_id is None or decision.amount is None:
@@ -220,7 +238,9 @@ class CaseService:
     async def decide(
         self, case_id_or_reference: str, kind: DecisionKind, payload: dict[str, Any], actor: Actor
     ) -> CaseState:
-        case = self.resolve(case_id_or_reference)
+        case = self.case_for(actor, case_id_or_reference)
+        if not scope.may_decide(actor, kind):
+            raise Forbidden(f"a {actor.role} may not record a {kind} decision")
         update, model = UPDATES[kind]
         try:
             decision = model.model_validate({**payload, "decided_by": actor.name})
@@ -239,15 +259,104 @@ class CaseService:
             if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise Rejected(f"case {case.reference} is closed; no further decisions") from err
             raise
-        self.audit(actor, f"decision.{kind}", case.id)
+        self.audit(actor, f"decision.{kind}", case.id, _summary(kind, decision))
         return state
 
-    # -- reading ---------------------------------------------------------------------------
+    # -- reading (scoped and audited) -----------------------------------------------------
     async def live_state(self, case_id_or_reference: str) -> CaseState:
         case = self.resolve(case_id_or_reference)
         handle = self.client.get_workflow_handle(case.workflow_id)
         return await handle.query(RepatriationWorkflow.state, result_type=CaseState)
 
+    def list_for(
+        self,
+        actor: Actor,
+        stage: str | None = None,
+        nationality: str | None = None,
+        stuck: bool | None = None,
+        q: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> CasePage:
+        query = scope.restrict(actor, select(Case))
+        if stage:
+            query = query.where(Case.stage == stage)
+        if nationality:
+            query = query.where(Case.nationality == nationality.upper())
+        if stuck is not None:
+            query = query.where(Case.overdue.is_(stuck))
+        if q:
+            query = query.where(Case.reference.contains(q.strip().upper(), autoescape=True))
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = list(
+                session.scalars(
+                    query.order_by(Case.opened_at, Case.id).limit(page_size).offset((page - 1) * page_size)
+                )
+            )
+        return CasePage(items=[summary(c) for c in rows], total=total, page=page, page_size=page_size)
+
+    def detail_for(self, actor: Actor, case_id_or_reference: str) -> CaseDetail:
+        case = self.case_for(actor, case_id_or_reference)
+        self.audit(actor, "case.read", case.id)
+        state = CaseState.model_validate(case.state) if case.state else None
+        return CaseDetail(
+            case_id=case.id,
+            reference=case.reference,
+            organisation=case.organisation,
+            nationality=case.nationality,
+            stage=case.stage,
+            outcome=case.outcome,
+            outcome_reason=state.outcome_reason if state else None,
+            overdue=case.overdue,
+            opened_at=case.opened_at,
+            pending=state.pending if state else [],
+            timeline=state.history if state else [],
+            state=state,
+            survivor=scope.visible_profile(actor, case.profile),
+            documents=[document_info(doc) for doc in self.documents(case.id)],
+        )
+
+    def documents_for(self, actor: Actor, case_id_or_reference: str) -> list[DocumentInfo]:
+        case = self.case_for(actor, case_id_or_reference)
+        return [document_info(doc) for doc in self.documents(case.id)]
+
+    def document_file(self, actor: Actor, case_id_or_reference: str, document_id: str) -> Document:
+        case = self.case_for(actor, case_id_or_reference)
+        doc = next((d for d in self.documents(case.id) if d.id == document_id), None)
+        if doc is None:
+            raise NotFound(f"document {document_id} not found")
+        self.audit(actor, "document.read", case.id, f"{doc.doc_type} v{doc.version}")
+        return doc
+
+    def history_for(self, actor: Actor, case_id_or_reference: str) -> list[HistoryEntry]:
+        case = self.case_for(actor, case_id_or_reference)
+        self.audit(actor, "history.read", case.id)
+        state = CaseState.model_validate(case.state) if case.state else None
+        entries = [
+            HistoryEntry(at=e.at, kind="stage", stage=e.stage, event=e.event, detail=e.detail)
+            for e in (state.history if state else [])
+        ]
+        if actor.role == Role.supervisor:
+            entries += [
+                HistoryEntry(at=a.at, kind="audit", event=a.action, detail=a.detail, actor=a.actor)
+                for a in self.audit_trail(actor, case.id)
+            ]
+        return sorted(entries, key=lambda e: e.at)
+
+    def audit_trail(self, actor: Actor, case_id: str | None = None, limit: int = 500) -> list[AuditRecord]:
+        if actor.role != Role.supervisor:
+            raise Forbidden("only a supervisor reads the audit trail")
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if case_id is not None:
+            query = query.where(AuditEntry.case_id == case_id)
+        else:
+            visible = scope.restrict(actor, select(Case.id)).scalar_subquery()
+            query = query.where((AuditEntry.case_id.in_(visible)) | AuditEntry.case_id.is_(None))
+        with self.db.session() as session:
+            return [AuditRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)]
+
+    # -- unscoped, for the system's own robots and the local operator's CLI ------------------
     def list_cases(
         self,
         stage: str | None = None,
@@ -266,10 +375,10 @@ class CaseService:
         with self.db.session() as session:
             return list(session.scalars(query.limit(limit).offset(offset)))
 
-    def count_by_stage(self) -> dict[str, int]:
+    def count_by_stage(self, actor: Actor) -> dict[str, int]:
+        query = scope.restrict(actor, select(Case.stage, func.count()).select_from(Case)).group_by(Case.stage)
         with self.db.session() as session:
-            rows = session.execute(select(Case.stage, func.count()).group_by(Case.stage)).all()
-        return {stage: n for stage, n in rows}
+            return {stage: n for stage, n in session.execute(query).all()}
 
     def documents(self, case_id: str) -> list[Document]:
         with self.db.session() as session:
@@ -279,10 +388,30 @@ class CaseService:
                 )
             )
 
-    def decisions(self, case_id: str) -> list[DecisionRow]:
-        with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(DecisionRow).where(DecisionRow.case_id == case_id).order_by(DecisionRow.decided_at)
-                )
-            )
+
+def summary(case: Case) -> CaseSummary:
+    return CaseSummary(
+        case_id=case.id,
+        reference=case.reference,
+        nationality=case.nationality,
+        stage=case.stage,
+        outcome=case.outcome,
+        overdue=case.overdue,
+        next_deadline=case.next_deadline,
+        waiting_for=[p["kind"] for p in (case.state or {}).get("pending", [])],
+        opened_at=case.opened_at,
+        updated_at=case.updated_at,
+    )
+
+
+def document_info(doc: Document) -> DocumentInfo:
+    return DocumentInfo(
+        document_id=doc.id,
+        doc_type=doc.doc_type,
+        version=doc.version,
+        sha256=doc.sha256,
+        verification_code=doc.verification_code,
+        issued_on=doc.issued_on,
+        superseded=doc.superseded,
+        url=f"/api/cases/{doc.case_id}/documents/{doc.id}",
+    )

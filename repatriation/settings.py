@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Where /verify answers; printed in documents' QR codes."
     )
+    secret_key: str | None = Field(
+        None, description="Signs session cookies; default: generated once into data_dir/secret_key."
+    )
+    session_hours: float = Field(12, gt=0)
+    secure_cookies: bool = Field(False, description="Set behind HTTPS.")
+    max_body_bytes: int = Field(256_000, ge=1024)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
     environment: Literal["development", "production"] = "development"
@@ -81,6 +87,20 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    def signing_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
 
     def policy(self) -> Policy:
         return Policy(

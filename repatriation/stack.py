@@ -127,11 +127,15 @@ class Stack:
     client: Client
     deps: Deps
     server: TemporalDevServer | None
+    web_url: str | None = None
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings, start_server: bool = True) -> AsyncIterator[Stack]:
-    """The dev server (unless one already answers), the app database and a running worker."""
+async def embedded_stack(
+    settings: Settings, start_server: bool = True, serve_http: bool = True
+) -> AsyncIterator[Stack]:
+    """The dev server (unless one already answers), the app database, a running worker and the
+    web pages and API."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server: TemporalDevServer | None = None
     try:
@@ -149,8 +153,15 @@ async def embedded_stack(settings: Settings, start_server: bool = True) -> Async
         ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
         with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
             worker = build_worker(client, deps, executor)
-            async with worker:
-                yield Stack(settings=settings, client=client, deps=deps, server=server)
+            async with worker, contextlib.AsyncExitStack() as web:
+                url = None
+                if serve_http:
+                    from api.app import create_app
+                    from repatriation.http import serving
+
+                    app = create_app(settings, client, deps.db)
+                    url = await web.enter_async_context(serving(app, settings.http_host, settings.http_port))
+                yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
     finally:
         if server is not None:
             server.stop()

@@ -19,18 +19,19 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from access.actor import Actor, operator
 from activities.deps import Deps
 from contracts.state import CaseState, Role
 from database import ledger
 from database.engine import Database
-from repatriation.service import Actor, CaseService
+from repatriation.service import CaseService
 from repatriation.settings import Settings
 from repatriation.temporal import build_worker
 from workflows.repatriation import RepatriationWorkflow
 
 ORG = "Test Shelter"
 CASEWORKER = Actor("cw-anna", Role.caseworker, ORG, source="test")
-LIAISON = Actor("liaison-vn", Role.liaison, ORG, source="test")
+LIAISON = operator("liaison-any", Role.liaison, ORG, source="test")
 SUPERVISOR = Actor("sup-ben", Role.supervisor, ORG, source="test")
 
 

@@ -54,7 +54,7 @@ async def run(j: Journey) -> None:
         arrived_at=j.state.arrived_at.isoformat() if j.state.arrived_at else None,
         funding=j.state.funding.model_dump(mode="json") if j.state.funding else None,
         booking=j.state.booking.model_dump(mode="json") if j.state.booking else None,
-        escort_required=None,
+        etd=j.state.etd.model_dump(mode="json") if j.state.etd else None,
     )
     j.event(Stage.closed, "closed", f"{outcome}: {reason}")
     await j.sync()

@@ -22,7 +22,12 @@ async def run(j: Journey) -> None:
     j.begin(Stage.funding)
     estimate = await calls.estimate_costs(EstimateInput(case_id=j.start.case_id, today=workflow.now().date()))
     j.state.estimate = estimate
-    await j.render(Stage.funding, DocType.funding_request, estimate=estimate.model_dump(mode="json"))
+    await j.render(
+        Stage.funding,
+        DocType.funding_request,
+        estimate=estimate.model_dump(mode="json"),
+        escort_required=j.needs_escort,
+    )
     await j.sync()
 
     while True:

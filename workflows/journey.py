@@ -51,6 +51,11 @@ class Journey:
         self.reception_organisation: str | None = None
         self._seq = 0
 
+    @property
+    def needs_escort(self) -> bool:
+        start = self.start
+        return start.is_minor or start.has_medical_needs or bool(start.pregnant_weeks)
+
     # -- timeline ---------------------------------------------------------------------------
     def event(self, stage: Stage, event: str, detail: str | None = None) -> None:
         self.state.history.append(StageEvent(stage=stage, event=event, at=workflow.now(), detail=detail))

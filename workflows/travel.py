@@ -18,10 +18,6 @@ from workflows.journey import Journey
 from workflows.rules import earliest_flight
 
 
-def escort_required(j: Journey) -> bool:
-    return j.start.is_minor or j.start.has_medical_needs or bool(j.start.pregnant_weeks)
-
-
 async def _offer_flights(j: Journey) -> None:
     first = earliest_flight(workflow.now(), j.start)
     last = first + timedelta(days=j.start.policy.flight_search_days)
@@ -73,7 +69,7 @@ async def run(j: Journey) -> None:
     travel_facts = {
         "booking": j.state.booking.model_dump(mode="json"),
         "etd": j.state.etd.model_dump(mode="json") if j.state.etd else None,
-        "escort_required": escort_required(j),
+        "escort_required": j.needs_escort,
     }
     await j.render(Stage.travel, DocType.itinerary, **travel_facts)
     await j.render(Stage.travel, DocType.travel_letter, **travel_facts)

@@ -1,0 +1,94 @@
+"""The web application: the JSON API, the web pages, /verify and /healthz, in one FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from temporalio.client import Client
+
+from api.cases import router as cases_router
+from database.engine import Database
+from documents.verify import Verification, verify
+from repatriation.service import CaseService, ServiceError
+from repatriation.settings import Settings
+
+DESCRIPTION = """Repatriation cases for trafficking survivors: open a case, record the decisions of
+caseworkers, embassy liaisons and supervisors, read the timeline and the documents.
+
+Authenticate with `Authorization: Bearer <token>` (`repatriation users add` prints one)."""
+
+
+def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
+    app = FastAPI(title="Repatriation workflow engine", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.client = client
+    app.state.service = CaseService(settings, client, db)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, err: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=err.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in err.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def limits_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return JSONResponse(
+                {"detail": f"body larger than {settings.max_body_bytes} bytes"}, status_code=413
+            )
+        if request.method == "POST" and request.url.path.startswith("/api/"):
+            kind = request.headers.get("content-type", "").split(";")[0].strip()
+            if kind != "application/json":
+                return JSONResponse({"detail": "content-type must be application/json"}, status_code=415)
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """The database and the Temporal server both answer."""
+        status = {"database": "ok", "temporal": "ok"}
+        try:
+            with db.session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as err:  # noqa: BLE001
+            status["database"] = f"unavailable: {type(err).__name__}"
+        try:
+            await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+        except Exception as err:  # noqa: BLE001
+            status["temporal"] = f"unavailable: {type(err).__name__}"
+        ok = all(v == "ok" for v in status.values())
+        return JSONResponse(status, status_code=200 if ok else 503)
+
+    @app.get("/verify/{code}", response_model=Verification, tags=["documents"])
+    def verify_document(code: str, response: Response) -> Verification:
+        """Public: is a printed document genuine? Says nothing about the person."""
+        result = verify(db, code)
+        if result is None:
+            raise HTTPException(404, "no document has this verification code")
+        response.headers["Cache-Control"] = "no-store"
+        return result
+
+    app.include_router(cases_router)
+    try:
+        from web.pages import router as web_router
+    except ImportError:  # the web pages are optional for API-only deployments
+        web_router = None
+    if web_router is not None:
+        app.include_router(web_router)
+    return app

@@ -1,0 +1,64 @@
+"""Authentication: bearer tokens for the JSON API, a signed session cookie and a CSRF token for
+the web pages. Cookies are HttpOnly and SameSite=Strict."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+from fastapi import HTTPException, Request
+
+from access import users
+from access.actor import Actor
+from repatriation.settings import Settings
+
+SESSION_COOKIE = "rp_session"
+
+
+def _sign(key: bytes, message: str) -> str:
+    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def session_value(settings: Settings, user_id: int) -> str:
+    payload = f"{user_id}.{int(time.time())}"
+    return f"{payload}.{_sign(settings.signing_key(), payload)}"
+
+
+def session_user_id(settings: Settings, value: str | None) -> int | None:
+    if not value or value.count(".") != 2:
+        return None
+    user_id, issued, signature = value.split(".")
+    if not hmac.compare_digest(signature, _sign(settings.signing_key(), f"{user_id}.{issued}")):
+        return None
+    if not (user_id.isdigit() and issued.isdigit()):
+        return None
+    if time.time() - int(issued) > settings.session_hours * 3600:
+        return None
+    return int(user_id)
+
+
+def csrf_token(settings: Settings, session: str) -> str:
+    return _sign(settings.signing_key(), f"csrf:{session}")
+
+
+def check_csrf(settings: Settings, session: str | None, token: str | None) -> bool:
+    return bool(session and token and hmac.compare_digest(token, csrf_token(settings, session)))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def api_actor(request: Request) -> Actor:
+    """The user behind the bearer token; 401 without a valid one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    user = users.by_token(request.app.state.db, token.strip())
+    if user is None:
+        raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+    return users.actor_of(user, f"api:{client_address(request)}")
