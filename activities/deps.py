@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,12 @@ class Deps:
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
         db = database_for(settings.db_url)
-        provider = SimulatedProvider(db, failure_rate=settings.booking_failure_rate)
+        seed = settings.booking_failure_seed
+        provider = SimulatedProvider(
+            db,
+            failure_rate=settings.booking_failure_rate,
+            rng=random.Random(seed) if seed is not None else None,
+        )
         return cls(settings=settings, db=db, provider=provider)
 
     def renderer(self) -> Any:

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     fit_to_fly_from_weeks: int = Field(28, ge=1, le=45)
 
     booking_failure_rate: float = Field(0.0, ge=0, le=1, description="Simulated provider faults.")
+    booking_failure_seed: int | None = Field(None, description="Makes simulated faults repeatable.")
     smtp_url: str | None = Field(None, description="smtp://host:port; default: .eml files in outbox.")
     mail_from: str = "repatriation@shelter.example"
     supervisors_email: str = "supervisors@shelter.example"

@@ -113,9 +113,41 @@ async def harness_for(
     try:
         with ThreadPoolExecutor(max_workers=8) as executor:
             async with build_worker(env.client, deps, executor):
-                yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db)
+                try:
+                    yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db)
+                finally:
+                    await _terminate_open_journeys(env, deps.db)
     finally:
         deps.db.dispose()
+
+
+async def _terminate_open_journeys(env: WorkflowEnvironment, db: Database) -> None:
+    """The time-skipping server is shared by the session and cannot skip time while any
+    activity is outstanding: end this test's journeys before its worker goes away."""
+    from sqlalchemy import select
+
+    from database.models import Case
+
+    with db.session() as session:
+        workflow_ids = list(session.scalars(select(Case.workflow_id)))
+    for workflow_id in workflow_ids:
+        with contextlib.suppress(Exception):
+            await env.client.get_workflow_handle(workflow_id).terminate("test finished")
+
+
+@pytest_asyncio.fixture
+async def isolated_harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A harness on a time-skipping server of its own, for tests that skip days: the shared
+    server cannot skip time while another test's activity is still outstanding on it."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        async with harness_for(env, tmp_path) as h:
+            yield h
+    finally:
+        await env.shutdown()
 
 
 @pytest_asyncio.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,10 @@ def person(index: int = 0, **changes: Any) -> dict[str, Any]:
 
 
 async def open_case(h: Harness, index: int = 0, reference: str | None = None, **changes: Any) -> str:
-    opened = await h.service.open_case(open_request(person(index, **changes), reference), CASEWORKER)
+    """Open a case; a given reference gets a unique suffix, since one Temporal test server (and
+    so every workflow id) is shared by the whole session."""
+    unique = f"{reference}-{uuid.uuid4().hex[:8]}" if reference else None
+    opened = await h.service.open_case(open_request(person(index, **changes), unique), CASEWORKER)
     return opened.case_id
 
 

@@ -13,8 +13,8 @@ from tests.conftest import Harness
 from tests.journeys import open_case
 
 
-async def test_identity_attestation_reminder_then_overdue(harness: Harness) -> None:
-    h = harness
+async def test_identity_attestation_reminder_then_overdue(isolated_harness: Harness) -> None:
+    h = isolated_harness
     case_id = await open_case(h, 0)
     state = await h.wait_pending(case_id, DecisionKind.identity_attestation)
     pending = state.pending_of(DecisionKind.identity_attestation)

@@ -45,7 +45,7 @@ async def test_journey_on_each_database(time_env, tmp_path: Path, db: Database) 
             )
 
 
-@pytest.mark.parametrize("harness", [{"booking_failure_rate": 0.35}], indirect=True)
+@pytest.mark.parametrize("harness", [{"booking_failure_rate": 0.5, "booking_failure_seed": 1}], indirect=True)
 async def test_flaky_booking_provider_is_retried_without_duplicates(harness: Harness) -> None:
     h = harness
     case_id = await open_case(h, 0)

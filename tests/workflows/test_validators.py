@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -163,7 +164,7 @@ async def test_opening_the_same_case_twice_gives_one_journey(harness: Harness) -
     from repatriation.synthetic import open_request
     from tests.journeys import person
 
-    request = open_request(person(0), "same-ref")
+    request = open_request(person(0), f"same-ref-{uuid.uuid4().hex[:8]}")
     first, second = await asyncio.gather(
         h.service.open_case(request, CASEWORKER), h.service.open_case(request, CASEWORKER)
     )

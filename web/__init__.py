@@ -1,0 +1,1 @@
+"""Server-rendered web pages for caseworkers, embassy liaisons and supervisors (no JavaScript)."""
