@@ -39,6 +39,9 @@ class Policy(BaseModel):
     flight_search_days: int = 14
     max_pregnancy_weeks_to_fly: int = 32
     fit_to_fly_from_weeks: int = 28
+    search_attributes: bool = Field(
+        default=False, description="Upsert the custom search attributes (registered on the server)."
+    )
 
 
 class CaseStart(BaseModel):

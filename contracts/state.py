@@ -77,6 +77,7 @@ class Outcome(StrEnum):
     identity_not_established = "identity_not_established"
     duplicate_merged = "duplicate_merged"
     withdrawn = "withdrawn"
+    cancelled = "cancelled"
 
 
 class StageEvent(BaseModel):
@@ -94,6 +95,16 @@ class PendingDecision(BaseModel):
     deadline: datetime
     reminders_sent: int = 0
     overdue: bool = False
+    assignee: str | None = None
+
+
+class BlockedStep(BaseModel):
+    """An automatic step that failed for good and waits for a person (retry, override, cancel)."""
+
+    stage: Stage
+    step: str
+    error: str
+    since: datetime
 
 
 class DocumentRef(BaseModel):
@@ -205,6 +216,11 @@ class CaseState(BaseModel):
     departed_at: datetime | None = None
     arrived_at: datetime | None = None
     documents: list[DocumentRef] = Field(default_factory=list)
+    on_hold: bool = False
+    hold_reason: str | None = None
+    held_since: datetime | None = None
+    blocked: BlockedStep | None = None
+    assignees: dict[Role, str] = Field(default_factory=dict)
 
     @property
     def active_stages(self) -> list[Stage]:

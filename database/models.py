@@ -209,3 +209,22 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class StuckFlag(Base):
+    """Why a case cannot move on by itself, and since when: one row per case and reason.
+
+    Written by activities as things happen, so the stuck view is right the moment after a change.
+    """
+
+    __tablename__ = "stuck_flags"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(30), primary_key=True, index=True)
+    stage: Mapped[str] = mapped_column(String(30), index=True)
+    since: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    awaited: Mapped[str | None] = mapped_column(String(120))
+    step: Mapped[str | None] = mapped_column(String(60))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -458,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_users)
     accounts.add_parser("list", help="list users").set_defaults(func=cmd_users)
 
+    from repatriation import ops
+
+    ops.add_commands(sub)
+
     documents = sub.add_parser("documents", help="paperwork").add_subparsers(dest="x", required=True)
     p = documents.add_parser("sample", help="render a specimen of every document type (PDF + PNG)")
     p.add_argument("outdir")

@@ -15,9 +15,11 @@ from workflows.journey import CaseStopped, Journey
 
 async def run(j: Journey) -> None:
     j.begin(Stage.identity)
-    report = await calls.run_identity_checks(
-        IdentityCheckInput(case_id=j.start.case_id, today=workflow.now().date())
+    request = IdentityCheckInput(case_id=j.start.case_id, today=workflow.now().date())
+    report = await j.guarded(
+        Stage.identity, "identity checks", lambda: calls.run_identity_checks(request), False
     )
+    assert report is not None
     j.state.identity = report
     j.duplicate_open = bool(report.duplicates)
     j.event(

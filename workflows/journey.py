@@ -4,10 +4,13 @@ mirror the state to the read model."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.decisions import Decision
@@ -16,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         DECISION_ROLE,
         DECISION_STAGE,
         STAGE_ORDER,
+        BlockedStep,
         CaseState,
         DecisionKind,
         DocumentRef,
@@ -28,6 +32,15 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import calls
+
+T = TypeVar("T")
+
+# Custom search attributes, registered on the server (see repatriation/stack.py), so operators
+# find the same cases in the Temporal Web UI.
+STAGE_KEY = SearchAttributeKey.for_keyword("RepatriationStage")
+NATIONALITY_KEY = SearchAttributeKey.for_keyword("Nationality")
+STUCK_KEY = SearchAttributeKey.for_bool("Stuck")
+DEADLINE_KEY = SearchAttributeKey.for_datetime("NextDeadline")
 
 
 class CaseStopped(Exception):
@@ -49,6 +62,9 @@ class Journey:
         self.stop: tuple[Outcome, str] | None = None
         self.duplicate_open = False
         self.reception_organisation: str | None = None
+        self.timers_version = 0
+        self.blocked_action: str | None = None
+        self.blocked_skippable = False
         self._seq = 0
 
     @property
@@ -85,20 +101,34 @@ class Journey:
             raise CaseStopped(self.stop[0])
 
     # -- read model --------------------------------------------------------------------------
+    @property
+    def stuck(self) -> bool:
+        return (
+            self.state.on_hold or self.state.blocked is not None or any(p.overdue for p in self.state.pending)
+        )
+
     async def sync(self) -> None:
         self._seq += 1
+        if self.start.policy.search_attributes:
+            deadlines = [p.deadline for p in self.state.pending]
+            workflow.upsert_search_attributes(
+                [
+                    STAGE_KEY.value_set(str(self.state.stage)),
+                    NATIONALITY_KEY.value_set(self.start.nationality),
+                    STUCK_KEY.value_set(self.stuck),
+                    DEADLINE_KEY.value_set(min(deadlines)) if deadlines else DEADLINE_KEY.value_unset(),
+                ]
+            )
         await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq))
 
     # -- paperwork ---------------------------------------------------------------------------
-    async def render(self, stage: Stage, doc_type: DocType, **facts: Any) -> DocumentRef:
-        ref = await calls.render_document(
-            RenderRequest(
-                case_id=self.start.case_id,
-                doc_type=doc_type,
-                issued_on=workflow.now().date(),
-                facts=facts,
-            )
+    async def render(self, stage: Stage, doc_type: DocType, **facts: Any) -> DocumentRef | None:
+        request = RenderRequest(
+            case_id=self.start.case_id, doc_type=doc_type, issued_on=workflow.now().date(), facts=facts
         )
+        ref = await self.guarded(stage, f"render {doc_type}", lambda: calls.render_document(request), True)
+        if ref is None:
+            return None
         self.state.documents = [d for d in self.state.documents if d.doc_type != ref.doc_type]
         self.state.documents.append(ref)
         self.event(stage, "document", f"{doc_type} v{ref.version}")
@@ -108,44 +138,97 @@ class Journey:
         return [d.document_id for d in self.state.documents if d.doc_type in types]
 
     # -- human decisions ---------------------------------------------------------------------
-    async def _wait(self, kind: DecisionKind, seconds: float | None) -> bool:
-        def arrived() -> bool:
-            return kind in self.decisions or self.stop is not None
-
-        try:
-            await workflow.wait_condition(
-                arrived, timeout=None if seconds is None else timedelta(seconds=max(seconds, 0.001))
-            )
-            return True
-        except TimeoutError:
-            return False
+    def _decided(self, kind: DecisionKind) -> bool:
+        return kind in self.decisions or self.stop is not None
 
     async def await_decision(self, kind: DecisionKind) -> Decision:
-        """Wait for a person's decision; remind half-way, flag overdue at the deadline."""
+        """Wait for a person's decision; remind part-way, flag overdue at the deadline.
+
+        A supervisor may move the deadline or put the case on hold at any time: the timers are
+        re-armed from the pending decision each time round.
+        """
+        await self.hold_point()
         self.check_stop()
         if kind not in self.decisions:
             stage, role = DECISION_STAGE[kind], DECISION_ROLE[kind]
-            total = self.start.policy.deadlines[kind]
             now = workflow.now()
             pending = PendingDecision(
                 kind=kind,
                 role=role,
                 stage=stage,
                 since=now,
-                deadline=now + timedelta(seconds=total),
+                deadline=now + timedelta(seconds=self.start.policy.deadlines[kind]),
+                assignee=self.state.assignees.get(role),
             )
             self.state.pending.append(pending)
             self.event(stage, "waiting", f"{kind} by {role} until {pending.deadline:%Y-%m-%d %H:%M}Z")
             await self.sync()
-            first = total * self.start.policy.reminder_fraction
-            if not await self._wait(kind, first):
-                await self._remind(pending)
-                if not await self._wait(kind, total - first):
+            while not self._decided(kind):
+                now = workflow.now()
+                remind_at = (
+                    pending.since + (pending.deadline - pending.since) * self.start.policy.reminder_fraction
+                )
+                if not self.state.on_hold and pending.reminders_sent == 0 and now >= remind_at:
+                    await self._remind(pending)
+                    continue
+                if not self.state.on_hold and not pending.overdue and now >= pending.deadline:
                     await self._escalate(pending)
-                    await self._wait(kind, None)
+                    continue
+                wake = None
+                if not self.state.on_hold:
+                    wake = remind_at if pending.reminders_sent == 0 else None
+                    wake = wake or (pending.deadline if not pending.overdue else None)
+                version = self.timers_version
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._decided(kind) or self.timers_version != version,  # noqa: B023
+                        timeout=None if wake is None else max(wake - now, timedelta(milliseconds=1)),
+                    )
+                except TimeoutError:
+                    pass
             self.state.pending = [p for p in self.state.pending if p.kind != kind]
         self.check_stop()
         return self.decisions.pop(kind)
+
+    async def hold_point(self) -> None:
+        """While a supervisor holds the case, nothing moves on (decisions are refused too)."""
+        if self.state.on_hold:
+            await workflow.wait_condition(lambda: not self.state.on_hold or self.stop is not None)
+
+    def rearm_timers(self) -> None:
+        self.timers_version += 1
+
+    # -- automatic steps that fail for good -----------------------------------------------------
+    async def guarded(
+        self, stage: Stage, step: str, run: Callable[[], Awaitable[T]], skippable: bool
+    ) -> T | None:
+        """Run an activity; if it fails for good (a non-retryable error), the case waits for a
+        supervisor to retry it (after fixing the data), override it (if skippable) or cancel."""
+        while True:
+            try:
+                return await run()
+            except ActivityError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                    raise
+                self.state.blocked = BlockedStep(
+                    stage=stage, step=step, error=cause.message, since=workflow.now()
+                )
+                self.event(stage, "failed", f"{step}: {cause.message}")
+                self.blocked_action = None
+                self.blocked_skippable = skippable
+                await self.sync()
+                await workflow.wait_condition(
+                    lambda: self.blocked_action is not None or self.stop is not None
+                )
+                action, self.blocked_action = self.blocked_action, None
+                self.state.blocked = None
+                self.check_stop()
+                if action == "override":
+                    self.event(stage, "skipped", f"{step} skipped by a supervisor's override")
+                    await self.sync()
+                    return None
+                self.event(stage, "retry", f"{step} retried")
 
     def _recipient_docs(self, kind: DecisionKind) -> list[str]:
         if kind in (DecisionKind.nationality, DecisionKind.etd):

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         IdentityAttestation,
         NationalityDecision,
     )
+    from contracts.interventions import Intervention
     from contracts.messages import CaseStart, CommitFunds, DecisionRecord
     from contracts.state import (
         DECISION_ROLE,
@@ -36,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
     )
 
-from workflows import calls, closure, consular, funding, identity, intake, rules, travel
+from workflows import calls, closure, consular, funding, identity, intake, interventions, rules, travel
 from workflows.journey import CaseStopped, Journey
 
 
@@ -55,12 +56,16 @@ class RepatriationWorkflow:
         j = self.j
         try:
             await intake.run(j)
+            await j.hold_point()
             await identity.run(j)
+            await j.hold_point()
             # Funding does not wait for the embassy: both branches run side by side.
             results = await asyncio.gather(consular.run(j), funding.run(j), return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(result, CaseStopped):
                     raise result
+            j.check_stop()
+            await j.hold_point()
             j.check_stop()
             await travel.run(j)
         except CaseStopped:
@@ -79,9 +84,46 @@ class RepatriationWorkflow:
             raise rules.DecisionRejected(
                 f"case {self.j.state.reference} is closing ({self.j.stop[0]}); no further decisions are taken"
             )
+        if self.j.state.on_hold:
+            raise rules.DecisionRejected(
+                f"case {self.j.state.reference} is on hold ({self.j.state.hold_reason}); "
+                "a supervisor resumes it"
+            )
         if kind in self.j.deciding or kind in self.j.decisions:
             raise rules.DecisionRejected(f"a {kind} decision is already being applied")
         rule()
+
+    def _apply(self, kind: DecisionKind, d: Decision) -> str:
+        """The facts a decision sets at once (so the next validator sees them); its summary."""
+        state = self.j.state
+        match d:
+            case DuplicateResolution():
+                self.j.duplicate_open = False
+                return f"duplicate: {d.action}"
+            case IdentityAttestation():
+                state.identity_verified = d.verified
+                return "identity attested" if d.verified else "identity could not be attested"
+            case NationalityDecision():
+                state.nationality_confirmed = d.confirmed
+                return "nationality confirmed" if d.confirmed else "nationality refused"
+            case EtdDecision():
+                if not d.issued:
+                    return "ETD refused"
+                assert d.document_number and d.expires_on
+                state.etd = EtdRecord(document_number=d.document_number, expires_on=d.expires_on)
+                return f"ETD issued, valid until {d.expires_on}"
+            case FlightChoice():
+                return f"flight {d.option_id} chosen"
+            case DepartureConfirmation():
+                state.departed_at = d.departed_at or workflow.now()
+                return "departure confirmed"
+            case ArrivalConfirmation():
+                state.arrived_at = d.arrived_at or workflow.now()
+                return f"arrival confirmed, received by {d.reception_organisation}"
+            case ConsentWithdrawal():
+                self.j.halt(Outcome.withdrawn, f"consent withdrawn: {d.reason}")
+                return "consent withdrawn"
+        raise ValueError(f"no rule to apply {kind}")  # pragma: no cover
 
     async def _accept(self, kind: DecisionKind, decision: Decision, summary: str) -> CaseState:
         """Record the decision (database and timeline) and hand it to the waiting stage."""
@@ -89,7 +131,8 @@ class RepatriationWorkflow:
         stage = DECISION_STAGE.get(kind, self.j.state.stage)
         self.j.state.pending = [p for p in self.j.state.pending if p.kind != kind]
         self.j.event(stage, "decision", f"{summary} (by {decision.decided_by})")
-        self.j.decisions[kind] = decision
+        if kind != DecisionKind.consent_withdrawal:
+            self.j.decisions[kind] = decision
         await calls.record_decision(
             DecisionRecord(
                 case_id=self.j.start.case_id,
@@ -104,24 +147,21 @@ class RepatriationWorkflow:
         await self.j.sync()
         return self.j.state
 
+    async def _decide(self, kind: DecisionKind, d: Decision) -> CaseState:
+        return await self._accept(kind, d, self._apply(kind, d))
+
     # -- identity ----------------------------------------------------------------------------
     @workflow.update
     async def resolve_duplicate(self, d: DuplicateResolution) -> CaseState:
-        self.j.duplicate_open = False
-        return await self._accept(DecisionKind.duplicate_resolution, d, f"duplicate: {d.action}")
+        return await self._decide(DecisionKind.duplicate_resolution, d)
 
     @resolve_duplicate.validator
     def _v_duplicate(self, d: DuplicateResolution) -> None:
-        self._validate(
-            DecisionKind.duplicate_resolution,
-            lambda: rules.duplicate_resolution(self.j.state, d),
-        )
+        self._validate(DecisionKind.duplicate_resolution, lambda: rules.duplicate_resolution(self.j.state, d))
 
     @workflow.update
     async def attest_identity(self, d: IdentityAttestation) -> CaseState:
-        self.j.state.identity_verified = d.verified
-        verdict = "identity attested" if d.verified else "identity could not be attested"
-        return await self._accept(DecisionKind.identity_attestation, d, verdict)
+        return await self._decide(DecisionKind.identity_attestation, d)
 
     @attest_identity.validator
     def _v_identity(self, d: IdentityAttestation) -> None:
@@ -133,9 +173,7 @@ class RepatriationWorkflow:
     # -- embassy -----------------------------------------------------------------------------
     @workflow.update
     async def decide_nationality(self, d: NationalityDecision) -> CaseState:
-        self.j.state.nationality_confirmed = d.confirmed
-        verdict = "nationality confirmed" if d.confirmed else "nationality refused"
-        return await self._accept(DecisionKind.nationality, d, verdict)
+        return await self._decide(DecisionKind.nationality, d)
 
     @decide_nationality.validator
     def _v_nationality(self, d: NationalityDecision) -> None:
@@ -143,13 +181,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def decide_etd(self, d: EtdDecision) -> CaseState:
-        if d.issued:
-            assert d.document_number and d.expires_on
-            self.j.state.etd = EtdRecord(document_number=d.document_number, expires_on=d.expires_on)
-            verdict = f"ETD issued, valid until {d.expires_on}"
-        else:
-            verdict = "ETD refused"
-        return await self._accept(DecisionKind.etd, d, verdict)
+        return await self._decide(DecisionKind.etd, d)
 
     @decide_etd.validator
     def _v_etd(self, d: EtdDecision) -> None:
@@ -179,9 +211,7 @@ class RepatriationWorkflow:
                     cause = err.cause
                     message = cause.message if isinstance(cause, ApplicationError) else str(err)
                     raise ApplicationError(
-                        f"funding not approved: {message}",
-                        type="DecisionRejected",
-                        non_retryable=True,
+                        f"funding not approved: {message}", type="DecisionRejected", non_retryable=True
                     ) from err
                 verdict = f"funding approved: {d.currency} {d.amount} from {d.source_id}"
             else:
@@ -197,7 +227,7 @@ class RepatriationWorkflow:
     # -- travel ------------------------------------------------------------------------------
     @workflow.update
     async def choose_flight(self, d: FlightChoice) -> CaseState:
-        return await self._accept(DecisionKind.flight_choice, d, f"flight {d.option_id} chosen")
+        return await self._decide(DecisionKind.flight_choice, d)
 
     @choose_flight.validator
     def _v_flight(self, d: FlightChoice) -> None:
@@ -208,8 +238,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def confirm_departure(self, d: DepartureConfirmation) -> CaseState:
-        self.j.state.departed_at = d.departed_at or workflow.now()
-        return await self._accept(DecisionKind.departure, d, "departure confirmed")
+        return await self._decide(DecisionKind.departure, d)
 
     @confirm_departure.validator
     def _v_departure(self, d: DepartureConfirmation) -> None:
@@ -217,10 +246,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def confirm_arrival(self, d: ArrivalConfirmation) -> CaseState:
-        self.j.state.arrived_at = d.arrived_at or workflow.now()
-        return await self._accept(
-            DecisionKind.arrival, d, f"arrival confirmed, received by {d.reception_organisation}"
-        )
+        return await self._decide(DecisionKind.arrival, d)
 
     @confirm_arrival.validator
     def _v_arrival(self, d: ArrivalConfirmation) -> None:
@@ -229,11 +255,31 @@ class RepatriationWorkflow:
     # -- consent -----------------------------------------------------------------------------
     @workflow.update
     async def withdraw_consent(self, d: ConsentWithdrawal) -> CaseState:
-        self.j.halt(Outcome.withdrawn, f"consent withdrawn: {d.reason}")
-        state = await self._accept(DecisionKind.consent_withdrawal, d, "consent withdrawn")
-        self.j.decisions.pop(DecisionKind.consent_withdrawal, None)
-        return state
+        return await self._decide(DecisionKind.consent_withdrawal, d)
 
     @withdraw_consent.validator
     def _v_withdraw(self, d: ConsentWithdrawal) -> None:
-        self._validate(DecisionKind.consent_withdrawal, lambda: rules.consent_withdrawal(self.j.state, d))
+        # Withdrawal is the survivor's right: accepted even while the case is on hold.
+        if self.j.stop is not None:
+            raise rules.DecisionRejected(f"case {self.j.state.reference} is closing ({self.j.stop[0]})")
+        rules.consent_withdrawal(self.j.state, d)
+
+    # -- supervisors' interventions ----------------------------------------------------------
+    @workflow.update
+    async def intervene(self, i: Intervention) -> CaseState:
+        stage, summary = interventions.apply(self.j, i, self._override_decision)
+        self.j.event(
+            stage, "intervention", f"{summary} (by {i.decided_by}): {getattr(i, 'justification', '')}"
+        )
+        await self.j.sync()
+        return self.j.state
+
+    @intervene.validator
+    def _v_intervene(self, i: Intervention) -> None:
+        interventions.validate(self.j, i)
+
+    def _override_decision(self, kind: DecisionKind, d: Decision) -> str:
+        summary = self._apply(kind, d)
+        self.j.state.pending = [p for p in self.j.state.pending if p.kind != kind]
+        self.j.decisions[kind] = d
+        return summary

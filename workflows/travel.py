@@ -24,9 +24,9 @@ async def _offer_flights(j: Journey) -> None:
     expiry = j.state.etd.expires_on if j.state.etd else j.start.travel_document_expiry
     if expiry is not None and expiry < last:
         last = expiry
-    j.state.flight_options = await calls.search_flights(
-        FlightSearch(case_id=j.start.case_id, not_before=first, not_after=last)
-    )
+    search = FlightSearch(case_id=j.start.case_id, not_before=first, not_after=last)
+    options = await j.guarded(Stage.travel, "flight search", lambda: calls.search_flights(search), False)
+    j.state.flight_options = options or []
     j.event(Stage.travel, "options", f"{len(j.state.flight_options)} flight option(s) offered")
     await j.sync()
 
