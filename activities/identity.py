@@ -6,11 +6,10 @@ from sqlalchemy import and_, or_, select
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.profiles import load_case
+from activities.profiles import load_case, parse_profile
 from checks.identity import OtherCase, run_identity_checks
 from contracts.messages import IdentityCheckInput
 from contracts.state import IdentityReport
-from contracts.survivor import SurvivorProfile
 from database.models import Case
 from repatriation.logs import get_logger
 
@@ -23,7 +22,7 @@ class IdentityActivities:
     def run_identity_checks(self, request: IdentityCheckInput) -> IdentityReport:
         with self.deps.db.session() as session:
             case = load_case(session, request.case_id)
-            profile = SurvivorProfile.model_validate(case.profile)
+            profile = parse_profile(case)
             # Only a registration made before this one can be what this one duplicates: two
             # registrations of one person opened together must not each merge into the other.
             earlier = or_(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.profiles import load_case
+from activities.profiles import load_case, parse_profile
 from contracts.messages import RenderRequest
 from contracts.state import DocumentRef
-from contracts.survivor import SurvivorProfile
 from documents.context import CaseMeta, build_context
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
@@ -24,7 +23,7 @@ class PaperworkActivities:
     def render_document(self, request: RenderRequest) -> DocumentRef:
         with self.deps.db.session() as session:
             case = load_case(session, request.case_id)
-            profile = SurvivorProfile.model_validate(case.profile)
+            profile = parse_profile(case)
             reference = case.reference
         issuer = self.deps.settings.organisation
         digest = input_hash(

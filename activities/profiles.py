@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from temporalio.exceptions import ApplicationError
 
@@ -17,5 +18,18 @@ def load_case(session: Session, case_id: str) -> Case:
     return case
 
 
+def parse_profile(case: Case) -> SurvivorProfile:
+    """The stored profile; invalid data fails for good: a person must fix it, then retry."""
+    try:
+        return SurvivorProfile.model_validate(case.profile)
+    except ValidationError as err:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors())
+        raise ApplicationError(
+            f"the case's stored data is invalid ({fields}); fix it, then retry",
+            type="InvalidCaseData",
+            non_retryable=True,
+        ) from None
+
+
 def load_profile(session: Session, case_id: str) -> SurvivorProfile:
-    return SurvivorProfile.model_validate(load_case(session, case_id).profile)
+    return parse_profile(load_case(session, case_id))

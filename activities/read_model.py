@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from temporalio import activity
 
+from activities import stuck
 from activities.deps import Deps
 from contracts.messages import DecisionRecord, ReadModelSync
 from database.models import Case, DecisionRow
@@ -24,7 +25,7 @@ class ReadModelActivities:
         deadlines = [p.deadline for p in state.pending]
         closed = state.outcome is not None
         with self.deps.db.session() as session:
-            session.execute(
+            result = session.execute(
                 update(Case)
                 .where(Case.id == state.case_id, Case.state_seq < request.seq)
                 .values(
@@ -38,6 +39,8 @@ class ReadModelActivities:
                     closed_at=datetime.now(UTC) if closed else None,
                 )
             )
+            if result.rowcount:  # an older snapshot never rewrites the stuck flags either
+                stuck.replace_derived_flags(session, state)
 
     @activity.defn(name="record_decision")
     def record_decision(self, record: DecisionRecord) -> None:

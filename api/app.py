@@ -11,6 +11,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.cases import router as cases_router
+from api.stuck import router as stuck_router
 from database.engine import Database
 from documents.verify import Verification, verify
 from repatriation.service import CaseService, ServiceError
@@ -85,6 +86,7 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
         return result
 
     app.include_router(cases_router)
+    app.include_router(stuck_router)
     try:
         from web.pages import router as web_router
     except ImportError:  # the web pages are optional for API-only deployments

@@ -75,3 +75,18 @@ class HistoryEntry(BaseModel):
     event: str
     detail: str | None = None
     actor: str | None = None
+
+
+class StuckItem(BaseModel):
+    case_id: str
+    reference: str
+    nationality: str
+    stage: str
+    reason: str = Field(description="overdue, failing, failed, workflow_task_failing, on_hold")
+    since: datetime
+    age_seconds: float
+    awaited: str | None
+    step: str | None
+    attempts: int
+    last_error: str | None
+    detail: str | None

@@ -67,6 +67,7 @@ OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.identity_not_established: "Identity could not be established",
     Outcome.duplicate_merged: "Duplicate case, merged into another case",
     Outcome.withdrawn: "Consent withdrawn by the survivor",
+    Outcome.cancelled: "Cancelled by a supervisor",
 }
 
 CHECK_LABELS: dict[CheckOutcome, str] = {

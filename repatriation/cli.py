@@ -234,6 +234,46 @@ def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespac
     return cmd
 
 
+def cmd_stuck(args: argparse.Namespace) -> int:
+    from access.actor import operator
+    from database.engine import database_for
+    from repatriation.service import CaseService
+
+    settings = _settings(args)
+    service = CaseService(settings, None, database_for(settings.db_url))  # type: ignore[arg-type]
+    actor = operator(args.actor or getpass.getuser(), Role.supervisor, settings.organisation, "cli")
+    items = service.stuck_for(actor, args.reason, args.stage, args.nationality)
+    print(f"{'reference':<12} {'nat':<4} {'stage':<17} {'reason':<22} {'since':<17} {'age':>6}  detail")
+    for item in items:
+        age = f"{item.age_seconds / 86400:.1f}d"
+        extra = f" (attempts {item.attempts}: {item.last_error})" if item.attempts else ""
+        print(
+            f"{item.reference:<12} {item.nationality:<4} {item.stage:<17} {item.reason:<22} "
+            f"{item.since:%Y-%m-%d %H:%M} {age:>6}  {item.detail or ''}{extra}"
+        )
+    print(f"{len(items)} stuck case(s)")
+    return 0
+
+
+def cmd_intervene(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"action": args.action, "justification": args.why}
+    if args.kind:
+        payload["kind"] = args.kind
+    if args.days:
+        payload["days"] = args.days
+    if args.stage:
+        payload["stage"] = args.stage
+    if args.role:
+        payload["role"], payload["to"] = args.role, args.to
+
+    async def go(service: Any) -> int:
+        state = await service.intervene(args.case, payload, _actor(args, Role.supervisor))
+        print(f"{state.reference}: {args.action} done; stage {state.stage}")
+        return 0
+
+    return _run(lambda stop: _with_service(args, go))
+
+
 def cmd_funding_sources(args: argparse.Namespace) -> int:
     from database import ledger
     from database.engine import database_for
@@ -457,6 +497,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.set_defaults(func=cmd_users)
     accounts.add_parser("list", help="list users").set_defaults(func=cmd_users)
+
+    p = sub.add_parser("stuck", help="supervisor: every stuck case, why and since when")
+    p.add_argument("--reason", choices=["overdue", "failing", "failed", "workflow_task_failing", "on_hold"])
+    p.add_argument("--stage")
+    p.add_argument("--nationality", help="the embassy's country (ISO alpha-3)")
+    p.add_argument("--as", dest="actor")
+    p.set_defaults(func=cmd_stuck)
+    p = with_actor(
+        sub.add_parser("intervene", help="supervisor: retry, extend, reassign, override, hold, cancel")
+    )
+    p.add_argument("case")
+    p.add_argument(
+        "action", choices=["retry", "extend_deadline", "reassign", "override", "hold", "resume", "cancel"]
+    )
+    p.add_argument("--why", required=True, help="the justification, kept in the audit trail")
+    p.add_argument("--kind", help="extend_deadline: the awaited decision, e.g. nationality")
+    p.add_argument("--days", type=float, help="extend_deadline: days to add")
+    p.add_argument("--stage", help="override: the stage")
+    p.add_argument("--role", choices=["caseworker", "liaison"], help="reassign: whose work")
+    p.add_argument("--to", help="reassign: the new person")
+    p.set_defaults(func=cmd_intervene)
 
     from repatriation import ops
 

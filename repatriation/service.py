@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,17 +19,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from access import scope
 from access.actor import Actor
 from contracts import decisions as d
+from contracts.interventions import Intervention
 from contracts.messages import CaseStart
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
-from contracts.views import AuditRecord, CaseDetail, CasePage, CaseSummary, DocumentInfo, HistoryEntry
+from contracts.views import (
+    AuditRecord,
+    CaseDetail,
+    CasePage,
+    CaseSummary,
+    DocumentInfo,
+    HistoryEntry,
+    StuckItem,
+)
 from database import ledger
 from database.engine import Database
-from database.models import AuditEntry, Case, Document
+from database.models import AuditEntry, Case, Document, StuckFlag
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
 from workflows.repatriation import RepatriationWorkflow, workflow_id_for
 
+INTERVENTION: TypeAdapter[Any] = TypeAdapter(Intervention)
 CASE_NAMESPACE = uuid.UUID("0b9a4c8e-7d55-4f0e-8a53-2f4c1e6d9b10")
 
 
@@ -360,6 +370,71 @@ class CaseService:
             query = query.where((AuditEntry.case_id.in_(visible)) | AuditEntry.case_id.is_(None))
         with self.db.session() as session:
             return [AuditRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)]
+
+    # -- stuck cases and interventions (supervisors) ---------------------------------------
+    def stuck_for(
+        self,
+        actor: Actor,
+        reason: str | None = None,
+        stage: str | None = None,
+        nationality: str | None = None,
+        limit: int = 500,
+    ) -> list[StuckItem]:
+        """Every stuck case with why and since when, oldest first, from the read model."""
+        if actor.role != Role.supervisor:
+            raise Forbidden("only a supervisor sees the stuck cases")
+        query = scope.restrict(actor, select(StuckFlag, Case).join(Case, Case.id == StuckFlag.case_id))
+        if reason:
+            query = query.where(StuckFlag.reason == reason)
+        if stage:
+            query = query.where(StuckFlag.stage == stage)
+        if nationality:
+            query = query.where(Case.nationality == nationality.upper())
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            rows = session.execute(query.order_by(StuckFlag.since, StuckFlag.case_id).limit(limit)).all()
+        return [
+            StuckItem(
+                case_id=case.id,
+                reference=case.reference,
+                nationality=case.nationality,
+                stage=flag.stage,
+                reason=flag.reason,
+                since=flag.since,
+                age_seconds=(now - flag.since).total_seconds(),
+                awaited=flag.awaited,
+                step=flag.step,
+                attempts=flag.attempts,
+                last_error=flag.last_error,
+                detail=flag.detail,
+            )
+            for flag, case in rows
+        ]
+
+    async def intervene(self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor) -> CaseState:
+        case = self.case_for(actor, case_id_or_reference)
+        if actor.role != Role.supervisor:
+            raise Forbidden("only a supervisor intervenes on a case")
+        try:
+            intervention = INTERVENTION.validate_python({**payload, "decided_by": actor.name})
+        except ValueError as err:
+            raise Invalid(str(err)) from err
+        handle = self.client.get_workflow_handle(case.workflow_id)
+        try:
+            state = await handle.execute_update(
+                RepatriationWorkflow.intervene, intervention, result_type=CaseState
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            raise Rejected(
+                cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            ) from err
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise Rejected(f"case {case.reference} is closed") from err
+            raise
+        self.audit(actor, f"intervention.{intervention.action}", case.id, intervention.justification)
+        return state
 
     # -- unscoped, for the system's own robots and the local operator's CLI ------------------
     def list_cases(

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     caseworkers_email: str = "caseworkers@shelter.example"
     embassy_email_pattern: str = "consular.{nationality}@embassies.example"
     activity_threads: int = Field(8, ge=1, le=256)
+    stuck_after_attempts: int = Field(3, ge=1, description="A step failing this often flags the case.")
+    sweep_seconds: float = Field(60, gt=0, description="How often stalled workflow tasks are looked for.")
+    search_attributes: bool = Field(
+        True, description="Upsert custom search attributes (they must be registered on the server)."
+    )
 
     @field_validator("deadline_days", mode="before")
     @classmethod
@@ -110,6 +115,7 @@ class Settings(BaseSettings):
             min_flight_lead_days=self.min_flight_lead_days,
             max_pregnancy_weeks_to_fly=self.max_pregnancy_weeks_to_fly,
             fit_to_fly_from_weeks=self.fit_to_fly_from_weeks,
+            search_attributes=self.search_attributes,
         )
 
 

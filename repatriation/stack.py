@@ -29,6 +29,15 @@ from repatriation.temporal import build_worker, connect
 
 log = get_logger(component="stack")
 
+# The custom search attributes the workflow upserts (workflows/journey.py), registered at start.
+SEARCH_ATTRIBUTES = {
+    "RepatriationStage": "Keyword",
+    "Nationality": "Keyword",
+    "Stuck": "Bool",
+    "NextDeadline": "Datetime",
+}
+SEARCH_ATTRIBUTE_FLAGS = [f for k, v in SEARCH_ATTRIBUTES.items() for f in ("--search-attribute", f"{k}={v}")]
+
 
 def temporal_executable() -> str:
     beside = Path(sys.executable).with_name("temporal")
@@ -130,6 +139,17 @@ class Stack:
     web_url: str | None = None
 
 
+async def _sweep_forever(client: Client, deps: Deps, every: float) -> None:
+    from activities.stuck import sweep_workflow_tasks
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await sweep_workflow_tasks(client, deps.db)
+        except Exception as err:  # noqa: BLE001 - the sweep is retried at the next round
+            log.warning("stuck sweep failed", error=type(err).__name__)
+
+
 @contextlib.asynccontextmanager
 async def embedded_stack(
     settings: Settings, start_server: bool = True, serve_http: bool = True
@@ -161,7 +181,13 @@ async def embedded_stack(
 
                     app = create_app(settings, client, deps.db)
                     url = await web.enter_async_context(serving(app, settings.http_host, settings.http_port))
-                yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
+                sweeper = asyncio.create_task(_sweep_forever(client, deps, settings.sweep_seconds))
+                try:
+                    yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
+                finally:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
     finally:
         if server is not None:
             server.stop()

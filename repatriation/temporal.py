@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from activities.deps import Deps
 from activities.registry import build_activities
+from activities.stuck import StuckInterceptor
 from repatriation.settings import Settings
 from workflows.repatriation import RepatriationWorkflow
 
@@ -34,6 +35,7 @@ def build_worker(client: Client, deps: Deps, executor: ThreadPoolExecutor) -> Wo
         activity_executor=executor,
         max_concurrent_activities=deps.settings.activity_threads,
         max_cached_workflows=2000,
+        interceptors=[StuckInterceptor(deps.db, deps.settings.stuck_after_attempts)],
     )
 
 

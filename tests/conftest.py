@@ -60,6 +60,7 @@ class Harness:
     service: CaseService
     settings: Settings
     db: Database
+    deps: Deps
 
     def handle(self, case_id: str) -> WorkflowHandle:
         return self.env.client.get_workflow_handle_for(
@@ -98,6 +99,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         database_url=database_url,
         task_queue=f"test-{uuid.uuid4()}",
         organisation=ORG,
+        search_attributes=False,  # not registered on the time-skipping test server
         **overrides,
     )
 
@@ -114,7 +116,7 @@ async def harness_for(
         with ThreadPoolExecutor(max_workers=8) as executor:
             async with build_worker(env.client, deps, executor):
                 try:
-                    yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db)
+                    yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db, deps)
                 finally:
                     await _terminate_open_journeys(env, deps.db)
     finally:

@@ -27,10 +27,12 @@ async def run(j: Journey) -> None:
         return
 
     j.begin(Stage.travel_documents)
+    await j.sync()
     await j.render(Stage.travel_documents, DocType.etd_application)
     j.finish(Stage.travel_documents, "ETD application prepared")
 
     j.begin(Stage.embassy)
+    await j.sync()
     await j.render(Stage.embassy, DocType.nationality_request)
     await calls.send_notice(
         Notice(

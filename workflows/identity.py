@@ -15,6 +15,7 @@ from workflows.journey import CaseStopped, Journey
 
 async def run(j: Journey) -> None:
     j.begin(Stage.identity)
+    await j.sync()
     request = IdentityCheckInput(case_id=j.start.case_id, today=workflow.now().date())
     report = await j.guarded(
         Stage.identity, "identity checks", lambda: calls.run_identity_checks(request), False

@@ -56,6 +56,7 @@ async def _book(j: Journey) -> None:
 
 async def run(j: Journey) -> None:
     j.begin(Stage.travel)
+    await j.sync()
     estimate = j.state.estimate
     await j.render(
         Stage.travel,

@@ -1,0 +1,191 @@
+"""Stuck flags: why a case cannot move on by itself, kept in the `stuck_flags` table.
+
+- `overdue`, `failed` and `on_hold` follow from the workflow's state and are rewritten with the
+  read model at every change;
+- `failing`: an automatic step failed again and again (the booking provider or the mail server
+  down); set by an activity interceptor after the configured number of attempts, with the
+  attempt count and the last error, and cleared when the step succeeds;
+- `workflow_task_failing`: the workflow itself cannot make progress (e.g. after a bad deploy);
+  found by a sweep that asks Temporal about every open case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from contracts.state import CaseState
+from database.engine import Database
+from database.models import Case, StuckFlag
+from repatriation.logs import get_logger
+
+DERIVED = ("overdue", "failed", "on_hold")
+
+
+def _upsert(session: Session, case_id: str, reason: str, **values: Any) -> None:
+    flag = session.get(StuckFlag, (case_id, reason))
+    if flag is None:
+        session.add(StuckFlag(case_id=case_id, reason=reason, **values))
+        return
+    for key, value in values.items():
+        if key != "since":  # a flag keeps the time it was first raised
+            setattr(flag, key, value)
+
+
+def replace_derived_flags(session: Session, state: CaseState) -> None:
+    """Rewrite the flags that follow from the workflow's state (inside the read model's write)."""
+    wanted: dict[str, dict[str, Any]] = {}
+    if state.outcome is None:
+        overdue = sorted((p for p in state.pending if p.overdue), key=lambda p: p.deadline)
+        if overdue:
+            p = overdue[0]
+            wanted["overdue"] = dict(
+                stage=p.stage,
+                since=p.deadline,
+                awaited=p.assignee or p.role,
+                step=p.kind,
+                detail=f"{p.kind} awaited from the {p.role}",
+            )
+        if state.blocked is not None:
+            b = state.blocked
+            wanted["failed"] = dict(
+                stage=b.stage,
+                since=b.since,
+                step=b.step,
+                last_error=b.error[:2000],
+                awaited="supervisor",
+                detail="failed for good: retry, override or cancel",
+            )
+        if state.on_hold:
+            wanted["on_hold"] = dict(
+                stage=state.stage,
+                since=state.held_since or datetime.now(UTC),
+                awaited="supervisor",
+                detail=state.hold_reason,
+            )
+    stale = [r for r in DERIVED if r not in wanted]
+    session.execute(delete(StuckFlag).where(StuckFlag.case_id == state.case_id, StuckFlag.reason.in_(stale)))
+    if state.outcome is not None:
+        session.execute(delete(StuckFlag).where(StuckFlag.case_id == state.case_id))
+    for reason, values in wanted.items():
+        _upsert(session, state.case_id, reason, **values)
+
+
+def _case_id(args: Sequence[Any]) -> str | None:
+    for arg in args:
+        case_id = getattr(arg, "case_id", None) or getattr(getattr(arg, "state", None), "case_id", None)
+        if isinstance(case_id, str):
+            return case_id
+    return None
+
+
+def flag_failing(db: Database, case_id: str, step: str, attempts: int, error: str) -> None:
+    with db.session() as session:
+        case = session.get(Case, case_id)
+        if case is None or case.outcome is not None:
+            return
+        _upsert(
+            session,
+            case_id,
+            "failing",
+            stage=case.stage,
+            since=datetime.now(UTC),
+            step=step,
+            attempts=attempts,
+            last_error=error[:2000],
+            awaited="automatic retries",
+            detail=f"{step} has failed {attempts} times; retries go on",
+        )
+
+
+def clear_failing(db: Database, case_id: str, step: str) -> None:
+    with db.session() as session:
+        session.execute(
+            delete(StuckFlag).where(
+                StuckFlag.case_id == case_id, StuckFlag.reason == "failing", StuckFlag.step == step
+            )
+        )
+
+
+class StuckInterceptor(Interceptor):
+    """Flags a case when one of its activities keeps failing; clears it when the step succeeds."""
+
+    def __init__(self, db: Database, after_attempts: int) -> None:
+        self.db = db
+        self.after_attempts = after_attempts
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _FailingSteps(next, self)
+
+
+class _FailingSteps(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, owner: StuckInterceptor) -> None:
+        super().__init__(next)
+        self.owner = owner
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        case_id = _case_id(input.args)
+        try:
+            result = await super().execute_activity(input)
+        except Exception as err:
+            permanent = isinstance(err, ApplicationError) and err.non_retryable
+            if case_id and not permanent and info.attempt >= self.owner.after_attempts:
+                message = f"{type(err).__name__}: {err}"
+                await asyncio.to_thread(
+                    flag_failing, self.owner.db, case_id, info.activity_type, info.attempt, message
+                )
+                get_logger(case_id=case_id).warning(
+                    "step failing", step=info.activity_type, attempts=info.attempt, error=type(err).__name__
+                )
+            raise
+        if case_id and info.attempt > 1:
+            await asyncio.to_thread(clear_failing, self.owner.db, case_id, info.activity_type)
+        return result
+
+
+async def sweep_workflow_tasks(client: Client, db: Database, after_attempts: int = 2) -> int:
+    """Flag open cases whose workflow task keeps failing; clear those that recovered."""
+    with db.session() as session:
+        open_cases = list(
+            session.execute(select(Case.id, Case.workflow_id, Case.stage).where(Case.outcome.is_(None)))
+        )
+    flagged = 0
+    for case_id, workflow_id, stage in open_cases:
+        try:
+            description = await client.get_workflow_handle(workflow_id).describe()
+        except Exception:  # noqa: BLE001 - a case whose workflow cannot be described is skipped
+            continue
+        raw = description.raw_description
+        task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+        attempts = task.attempt if task is not None else 0
+        with db.session() as session:
+            if attempts >= after_attempts:
+                flagged += 1
+                _upsert(
+                    session,
+                    case_id,
+                    "workflow_task_failing",
+                    stage=stage,
+                    since=datetime.now(UTC),
+                    step="workflow task",
+                    attempts=attempts,
+                    awaited="operators (a deploy or a bug)",
+                    detail="the workflow cannot make progress; see its history in the Temporal Web UI",
+                )
+            else:
+                session.execute(
+                    delete(StuckFlag).where(
+                        StuckFlag.case_id == case_id, StuckFlag.reason == "workflow_task_failing"
+                    )
+                )
+    return flagged

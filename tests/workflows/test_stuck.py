@@ -1,0 +1,203 @@
+"""Stuck cases: overdue decisions, steps failing again and again, steps failed for good, holds;
+and the supervisors' interventions. The stuck list is checked right after every change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from access.actor import operator
+from contracts.messages import CaseStart
+from contracts.state import DecisionKind, Outcome, Role
+from database.models import AuditEntry, Case
+from repatriation.service import Forbidden, Rejected, case_reference, name_key
+from repatriation.synthetic import open_request
+from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
+from tests.journeys import approve_funding, open_case, person, through_embassy, through_identity
+from workflows.repatriation import RepatriationWorkflow, workflow_id_for
+
+BOSS = operator("sup-ben", Role.supervisor, ORG, "test")
+
+
+def stuck(h: Harness, **filters: str) -> list[tuple[str, str]]:
+    return [(i.case_id, i.reason) for i in h.service.stuck_for(BOSS, **filters)]
+
+
+async def test_overdue_decision_is_listed_then_extended(isolated_harness: Harness) -> None:
+    h = isolated_harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    assert stuck(h) == []
+    await h.env.sleep(timedelta(days=7, hours=1))
+    await h.wait_for(case_id, lambda s: any(e.event == "overdue" for e in s.history), "overdue")
+    items = h.service.stuck_for(BOSS)
+    assert [(i.case_id, i.reason, i.stage, i.awaited) for i in items] == [
+        (case_id, "overdue", "identity", "caseworker")
+    ]
+    assert items[0].detail == "identity_attestation awaited from the caseworker"
+    assert stuck(h, reason="failing") == [] and stuck(h, nationality="VNM") == [(case_id, "overdue")]
+
+    state = await h.service.intervene(
+        case_id,
+        {
+            "action": "extend_deadline",
+            "kind": "identity_attestation",
+            "days": 3,
+            "justification": "interpreter ill",
+        },
+        SUPERVISOR,
+    )
+    pending = state.pending_of(DecisionKind.identity_attestation)
+    assert (
+        pending is not None
+        and not pending.overdue
+        and pending.deadline > datetime.now(UTC) + timedelta(days=2)
+    )
+    assert stuck(h) == []  # right after the change
+    await h.env.sleep(timedelta(days=3, hours=1))
+    await h.wait_for(case_id, lambda s: sum(e.event == "overdue" for e in s.history) == 2, "overdue again")
+    assert stuck(h) == [(case_id, "overdue")]
+
+
+@pytest.mark.parametrize("harness", [{"booking_failure_rate": 1.0, "stuck_after_attempts": 2}], indirect=True)
+async def test_failing_step_is_flagged_and_recovers_by_itself(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not stuck(h, reason="failing"):
+        assert loop.time() < deadline, "the failing flight search was never flagged"
+        await asyncio.sleep(0.1)
+    item = h.service.stuck_for(BOSS)[0]
+    assert item.reason == "failing" and item.step == "search_flights" and item.attempts >= 2
+    assert "ProviderUnavailable" in (item.last_error or "") and item.stage == "travel"
+
+    h.deps.provider.failure_rate = 0.0  # the provider comes back
+    await h.wait_pending(case_id, DecisionKind.flight_choice, timeout=60)
+    assert stuck(h) == []
+
+
+async def test_step_failed_for_good_waits_for_a_person(harness: Harness) -> None:
+    """Bad data stored for a case: the paperwork cannot be made; retry after the fix, or cancel."""
+    h = harness
+    request = open_request(person(0), None)
+    opened = await h.service.open_case(request, CASEWORKER)
+    await h.wait_pending(opened.case_id, DecisionKind.identity_attestation)
+    # A second case whose stored profile is broken (as if written by a faulty import).
+    start = h.service._case_start(opened.case_id, "x", request.survivor, datetime.now(UTC).date())
+    broken_id = "00000000-0000-4000-8000-0000000b0bad"
+    profile = {**request.survivor.model_dump(mode="json"), "date_of_birth": "not a date"}
+    now = datetime.now(UTC)
+    with h.db.session() as s:
+        s.add(
+            Case(
+                id=broken_id,
+                reference=case_reference(broken_id),
+                organisation=ORG,
+                caseworker="x",
+                workflow_id=workflow_id_for(broken_id),
+                nationality="VNM",
+                profile=profile,
+                date_of_birth=request.survivor.date_of_birth,
+                name_key=name_key(request.survivor),
+                opened_at=now,
+                updated_at=now,
+                state={},
+            )
+        )
+    await h.env.client.start_workflow(
+        RepatriationWorkflow.run,
+        CaseStart(**{**start.model_dump(), "case_id": broken_id, "reference": case_reference(broken_id)}),
+        id=workflow_id_for(broken_id),
+        task_queue=h.settings.task_queue,
+    )
+    state = await h.wait_for(broken_id, lambda s: s.blocked is not None, "a blocked step")
+    assert state.blocked is not None and state.blocked.step == "render intake_consent"
+    assert "survivor.date_of_birth" in state.blocked.error or "date_of_birth" in state.blocked.error
+    items = h.service.stuck_for(BOSS)
+    assert [(i.case_id, i.reason, i.awaited) for i in items] == [(broken_id, "failed", "supervisor")]
+
+    with h.db.session() as s:  # a person fixes the data
+        s.get(Case, broken_id).profile = request.survivor.model_dump(mode="json")
+    await h.service.intervene(
+        broken_id, {"action": "retry", "justification": "date of birth corrected"}, SUPERVISOR
+    )
+    state = await h.wait_for(broken_id, lambda s: s.stage == "identity", "identity after the retry")
+    assert state.blocked is None and any(e.event == "retry" for e in state.history)
+    assert stuck(h) == []
+
+
+async def test_interventions_are_for_supervisors_and_audited(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 1)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    with pytest.raises(Forbidden):
+        await h.service.intervene(
+            case_id, {"action": "hold", "justification": "checking a report"}, CASEWORKER
+        )
+    with pytest.raises(Rejected, match="nothing to retry"):
+        await h.service.intervene(case_id, {"action": "retry", "justification": "just because"}, SUPERVISOR)
+
+    state = await h.service.intervene(
+        case_id, {"action": "hold", "justification": "safety concern reported"}, SUPERVISOR
+    )
+    assert state.on_hold and stuck(h) == [(case_id, "on_hold")]
+    with pytest.raises(Rejected, match="on hold"):
+        await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+    await h.service.intervene(case_id, {"action": "resume", "justification": "concern resolved"}, SUPERVISOR)
+    assert stuck(h) == []
+
+    state = await h.service.intervene(
+        case_id,
+        {"action": "reassign", "role": "caseworker", "to": "cw-maya", "justification": "Anna on leave"},
+        SUPERVISOR,
+    )
+    assert state.pending_of(DecisionKind.identity_attestation).assignee == "cw-maya"
+    await through_identity(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.funding)
+    with pytest.raises(Rejected, match="needs data only"):
+        await h.service.intervene(
+            case_id, {"action": "override", "stage": "funding", "justification": "x" * 25}, SUPERVISOR
+        )
+    state = await h.wait_pending(case_id, DecisionKind.nationality)
+    state = await h.service.intervene(
+        case_id,
+        {
+            "action": "override",
+            "stage": "embassy",
+            "justification": "passport copy verified with the embassy by phone",
+        },
+        SUPERVISOR,
+    )
+    assert state.nationality_confirmed is True
+    await h.wait_pending(case_id, DecisionKind.etd)
+    await approve_funding(h, case_id)
+    state = await h.service.intervene(
+        case_id, {"action": "cancel", "justification": "family found a way home"}, SUPERVISOR
+    )
+    final = await h.handle(case_id).result()
+    assert (
+        final.outcome == Outcome.cancelled
+        and final.funding is not None
+        and final.funding.status == "released"
+    )
+    assert [e.event for e in final.history].count("intervention") == 5
+    with h.db.session() as s:
+        audited = [
+            a.action
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.case_id == case_id))
+            if a.action.startswith("intervention.")
+        ]
+    assert audited == [
+        "intervention.hold",
+        "intervention.resume",
+        "intervention.reassign",
+        "intervention.override",
+        "intervention.cancel",
+    ]
