@@ -89,6 +89,7 @@ class TemporalDevServer:
                 self.settings.temporal_namespace,
                 "--log-level",
                 "warn",
+                *SEARCH_ATTRIBUTE_FLAGS,
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,

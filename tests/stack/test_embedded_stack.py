@@ -4,9 +4,12 @@ and a case driven by hand through `repatriation up` and the decision subcommands
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -97,6 +100,30 @@ def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> Non
     cli.run("travel", "arrive", case_id, "--reception", "IOM reception, Jakarta")
     case = wait_case(cli, case_id, lambda c: c.outcome is not None, "closure")
     assert case.outcome == "repatriated"
+
+    # Operators find the same case in Temporal by its custom search attributes.
+    temporal = str(Path(sys.executable).with_name("temporal"))
+    query = "RepatriationStage='closed' AND Nationality='IDN' AND Stuck=false"
+    deadline = time.monotonic() + 30
+    while True:
+        found = subprocess.run(
+            [
+                temporal,
+                "workflow",
+                "list",
+                "--address",
+                cli.env["REPATRIATION_TEMPORAL_ADDRESS"],
+                "--query",
+                query,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if case_id in found.stdout:
+            break
+        assert time.monotonic() < deadline, found.stdout + found.stderr
+        time.sleep(0.2)
 
     listing = cli.run("case", "list").stdout
     assert opened["reference"] in listing and "repatriated" in listing
