@@ -6,8 +6,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.messages import CancelBooking, DocType, ReleaseFunds
-    from contracts.state import Outcome, Stage, StageStatus
+    from contracts.messages import CancelBooking, DocType, Notice, ReleaseFunds
+    from contracts.state import Outcome, Role, Stage, StageStatus
 
 from workflows import calls
 from workflows.journey import Journey
@@ -57,4 +57,17 @@ async def run(j: Journey) -> None:
         etd=j.state.etd.model_dump(mode="json") if j.state.etd else None,
     )
     j.event(Stage.closed, "closed", f"{outcome}: {reason}")
+    # Added after v1 was recorded: cases that closed before this change replay without it.
+    if workflow.patched("closure-notice-to-caseworkers"):
+        await calls.send_notice(
+            Notice(
+                case_id=j.start.case_id,
+                notice_id=f"{j.start.case_id}:closed",
+                kind="closed",
+                to_role=Role.caseworker,
+                subject=f"Case {j.state.reference} closed: {outcome}",
+                body=f"Case {j.state.reference} is closed ({outcome}). The closure report is attached.",
+                attachments=j.document_ids(DocType.closure_report),
+            )
+        )
     await j.sync()

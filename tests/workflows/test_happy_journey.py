@@ -117,7 +117,10 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
         booking = s.scalars(select(BookingRow).where(BookingRow.case_id == case_id)).one()
         assert booking.status == "ticketed" and booking.ticket_number
         notices = list(s.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)))
-        assert [n.kind for n in notices] == ["embassy_request"]
-        assert notices[0].to_address == "consular.vnm@embassies.example"
+        by_kind = {n.kind: n.to_address for n in notices}
+        assert by_kind == {
+            "embassy_request": "consular.vnm@embassies.example",
+            "closed": "caseworkers@shelter.example",
+        }
     mail = list(h.settings.outbox_dir.glob("*.eml"))
-    assert len(mail) == 1 and b"application/pdf" in mail[0].read_bytes()
+    assert len(mail) == 2 and all(b"application/pdf" in m.read_bytes() for m in mail)

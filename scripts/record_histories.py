@@ -1,0 +1,65 @@
+"""Record workflow histories for the replay test (tests/workflows/test_replay.py).
+
+Run after a release, not after every change: the files under tests/workflows/histories/ are
+the cases "in flight" that every later version of the workflow must still replay.
+
+    .venv/bin/python scripts/record_histories.py NAME
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from contracts.state import DecisionKind  # noqa: E402
+from tests.conftest import CASEWORKER, binary, harness_for  # noqa: E402
+from tests.journeys import (  # noqa: E402
+    approve_funding,
+    book_first_flight,
+    open_case,
+    through_embassy,
+    through_identity,
+)
+
+OUT = Path(__file__).resolve().parents[1] / "tests" / "workflows" / "histories"
+
+
+async def main(name: str) -> None:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        async with harness_for(env, Path(tmp)) as h:
+            happy = await open_case(h, 1, reference="replay-happy")
+            await through_identity(h, happy)
+            await approve_funding(h, happy)
+            await through_embassy(h, happy)
+            await book_first_flight(h, happy)
+            await h.service.decide(happy, DecisionKind.departure, {}, CASEWORKER)
+            await h.service.decide(happy, DecisionKind.arrival, {"reception_organisation": "IOM"}, CASEWORKER)
+            await h.handle(happy).result()
+
+            withdrawn = await open_case(h, 0, reference="replay-withdrawn")
+            await through_identity(h, withdrawn)
+            await approve_funding(h, withdrawn)
+            await h.wait_pending(withdrawn, DecisionKind.nationality)
+            await h.service.decide(withdrawn, DecisionKind.consent_withdrawal, {"reason": "x"}, CASEWORKER)
+            await h.handle(withdrawn).result()
+
+            for label, case_id in (("happy", happy), ("withdrawn", withdrawn)):
+                history = await h.handle(case_id).fetch_history()
+                path = OUT / f"{name}-{label}.json"
+                path.write_text(history.to_json(), encoding="utf-8")
+                print(path)
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1"))
