@@ -11,6 +11,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.cases import router as cases_router
+from api.codec import router as codec_router
 from api.stuck import router as stuck_router
 from database.engine import Database
 from documents.verify import Verification, verify
@@ -87,6 +88,7 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
 
     app.include_router(cases_router)
     app.include_router(stuck_router)
+    app.include_router(codec_router)
     try:
         from web.pages import router as web_router
     except ImportError:  # the web pages are optional for API-only deployments

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(12, gt=0)
     secure_cookies: bool = Field(False, description="Set behind HTTPS.")
     max_body_bytes: int = Field(256_000, ge=1024)
+    payload_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Keys that encrypt workflow payloads: key id -> base64 of 32 bytes. Several for "
+        "rotation (old ones still decrypt). Default: one generated into data_dir/payload_keys.json.",
+    )
+    payload_key_id: str | None = Field(None, description="The key id that encrypts new payloads.")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
     environment: Literal["development", "production"] = "development"
@@ -107,6 +113,32 @@ class Settings(BaseSettings):
             tmp.chmod(0o600)
             tmp.replace(path)
         return path.read_text().strip().encode()
+
+    def encryption_keys(self) -> tuple[dict[str, bytes], str]:
+        """(keys by id, the active id). Generated once into the data folder if none are set."""
+        import base64
+        import json
+
+        keys = dict(self.payload_keys)
+        if not keys:
+            path = self.data_dir / "payload_keys.json"
+            if not path.exists():
+                import secrets
+
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"k1": base64.b64encode(secrets.token_bytes(32)).decode()}))
+                tmp.chmod(0o600)
+                tmp.replace(path)
+            keys = json.loads(path.read_text())
+        decoded = {kid: base64.b64decode(value) for kid, value in keys.items()}
+        for kid, key in decoded.items():
+            if len(key) != 32:
+                raise ValueError(f"REPATRIATION_PAYLOAD_KEYS: key {kid!r} must be 32 bytes (base64)")
+        active = self.payload_key_id or sorted(decoded)[-1]
+        if active not in decoded:
+            raise ValueError(f"REPATRIATION_PAYLOAD_KEY_ID: {active!r} is not among the payload keys")
+        return decoded, active
 
     def policy(self) -> Policy:
         return Policy(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.deps import Deps
 from activities.registry import build_activities
 from activities.stuck import StuckInterceptor
+from repatriation.codec import data_converter
 from repatriation.settings import Settings
 from workflows.repatriation import RepatriationWorkflow
 
@@ -21,7 +21,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 

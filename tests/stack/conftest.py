@@ -93,6 +93,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         "REPATRIATION_DATA_DIR": str(data_dir),
         "REPATRIATION_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "REPATRIATION_TEMPORAL_UI_PORT": str(free_port()),
+        "REPATRIATION_HTTP_PORT": str(free_port()),
         "REPATRIATION_ORGANISATION": "Stack Test Shelter",
     }
     env.pop("REPATRIATION_DATABASE_URL", None)

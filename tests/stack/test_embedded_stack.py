@@ -3,7 +3,9 @@ and a case driven by hand through `repatriation up` and the decision subcommands
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -125,8 +127,50 @@ def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> Non
         assert time.monotonic() < deadline, found.stdout + found.stderr
         time.sleep(0.2)
 
+    # The history is encrypted at rest; the codec endpoint decodes it for supervisors only.
+    boss = cli.run("users", "add", "boss", "--role", "supervisor").stdout.strip().splitlines()[-1]
+    helper = cli.run("users", "add", "helper", "--role", "caseworker").stdout.strip().splitlines()[-1]
+    codec = f"http://127.0.0.1:{cli.env['REPATRIATION_HTTP_PORT']}/codec"
+
+    def show(token: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                temporal,
+                "workflow",
+                "show",
+                "--address",
+                cli.env["REPATRIATION_TEMPORAL_ADDRESS"],
+                "-w",
+                f"repatriation-{case_id}",
+                "-o",
+                "json",
+                "--codec-endpoint",
+                codec,
+                "--codec-auth",
+                f"Bearer {token}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def payload_text(output: str) -> str:
+        """The JSON history shows payload data in base64: decode every such string."""
+        blobs = re.findall(r'"data":\s*"([A-Za-z0-9+/=]+)"', output)
+        return " ".join(base64.b64decode(b).decode("utf-8", "replace") for b in blobs)
+
+    assert "SPLP-77" in payload_text(show(boss).stdout)
+    assert "SPLP-77" not in payload_text(show(helper).stdout)
+
     listing = cli.run("case", "list").stdout
     assert opened["reference"] in listing and "repatriated" in listing
     shown = cli.run("case", "show", opened["reference"]).stdout
     assert "closure_report" in shown and "handed over to IOM reception, Jakarta" in shown
     assert cli.interrupt(up) == 130
+
+    # Nothing personal rests in plain text in Temporal's own database file.
+    stored = b"".join(p.read_bytes() for p in cli.data_dir.glob("temporal.db*"))
+    assert b"RepatriationWorkflow" in stored  # the probe reads the right file
+    for secret in ("SPLP-77", "Budi", "Santoso"):
+        assert secret.encode() not in stored, secret
+    assert b"SPLP-77" in b"".join(p.read_bytes() for p in cli.data_dir.glob("app.db*"))  # where it belongs
