@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api.cases import router as cases_router
@@ -22,6 +24,12 @@ DESCRIPTION = """Repatriation cases for trafficking survivors: open a case, reco
 caseworkers, embassy liaisons and supervisors, read the timeline and the documents.
 
 Authenticate with `Authorization: Bearer <token>` (`repatriation users add` prints one)."""
+
+
+try:
+    from web.pages import router as web_router
+except ImportError:  # the web pages are optional for API-only deployments
+    web_router = None
 
 
 def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
@@ -86,13 +94,22 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
         response.headers["Cache-Control"] = "no-store"
         return result
 
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found_page(request: Request, err: StarletteHTTPException) -> Response:
+        """An HTML page for an unknown address outside the API; JSON under /api as before."""
+        if (
+            err.status_code == 404
+            and web_router is not None
+            and not request.url.path.startswith(("/api", "/codec"))
+        ):
+            from web.pages import not_found_page
+
+            return await not_found_page(request)
+        return await http_exception_handler(request, err)
+
     app.include_router(cases_router)
     app.include_router(stuck_router)
     app.include_router(codec_router)
-    try:
-        from web.pages import router as web_router
-    except ImportError:  # the web pages are optional for API-only deployments
-        web_router = None
     if web_router is not None:
         app.include_router(web_router)
     return app

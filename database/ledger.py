@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from contracts.messages import CommitFunds
 from contracts.state import FundingCommitment
+from database import audit
 from database.engine import Database
-from database.models import AuditEntry, Case, FundingCommitmentRow, FundingSource
+from database.models import Case, FundingCommitmentRow, FundingSource
 
 CENT = Decimal("0.01")
 # Amounts are whole cents, so adding half a cent to the free budget changes no exact comparison
@@ -296,16 +297,15 @@ def release_funds(db: Database, case_id: str, reason: str) -> list[FundingCommit
             )
             released_now.append(f"{row.source_id} {row.currency} {_money(row.amount):.2f}")
         if released_now:
-            session.add(
-                AuditEntry(
-                    at=now,
-                    actor="ledger",
-                    role="system",
-                    case_id=case_id,
-                    action="funds_released",
-                    detail=f"{reason}: {', '.join(released_now)}",
-                    source="ledger",
-                )
+            audit.append(
+                session,
+                at=now,
+                actor="ledger",
+                role="system",
+                case_id=case_id,
+                action="funds_released",
+                detail=f"{reason}: {', '.join(released_now)}",
+                source="ledger",
             )
     return [c for c in commitments_for(db, case_id) if c.status == RELEASED]
 

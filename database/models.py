@@ -123,6 +123,9 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(120), default="cli")
+    # Tamper evidence: each entry's hash covers its fields and the previous entry's hash.
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 class FundingSource(Base):

@@ -316,6 +316,18 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from database import audit
+    from database.engine import database_for
+
+    report = audit.verify(database_for(_settings(args).db_url))
+    if report.intact:
+        print(f"audit trail intact: {report.entries} entries, each chained to the one before")
+        return 0
+    print(f"audit trail BROKEN at entry {report.first_broken_id}: it {report.problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_documents_sample(args: argparse.Namespace) -> int:
     from documents.sample import render_samples
 
@@ -522,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     from repatriation import ops
 
     ops.add_commands(sub)
+
+    trail = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="x", required=True)
+    trail.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
 
     documents = sub.add_parser("documents", help="paperwork").add_subparsers(dest="x", required=True)
     p = documents.add_parser("sample", help="render a specimen of every document type (PDF + PNG)")

@@ -32,6 +32,7 @@ from contracts.views import (
     HistoryEntry,
     StuckItem,
 )
+from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
 from database.models import AuditEntry, Case, Document, StuckFlag
@@ -115,16 +116,14 @@ class CaseService:
 
     def audit(self, actor: Actor, action: str, case_id: str | None, detail: str | None = None) -> None:
         with self.db.session() as session:
-            session.add(
-                AuditEntry(
-                    at=datetime.now(UTC),
-                    actor=actor.name,
-                    role=actor.role,
-                    case_id=case_id,
-                    action=action,
-                    detail=detail,
-                    source=actor.source,
-                )
+            audit_trail.append(
+                session,
+                actor=actor.name,
+                role=actor.role,
+                case_id=case_id,
+                action=action,
+                detail=detail,
+                source=actor.source,
             )
 
     # -- opening ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import pycountry
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
@@ -80,6 +80,18 @@ STAGE_LABELS: dict[str, str] = {
     "funding": "Funding approval",
     "travel": "Travel",
     "closed": "Closed",
+}
+DOCUMENT_LABELS: dict[str, str] = {
+    "intake_consent": "Intake record and consent form",
+    "identity_report": "Identity verification report",
+    "nationality_request": "Nationality verification request",
+    "etd_application": "ETD application",
+    "funding_request": "Funding request",
+    "funding_memo": "Funding approval memo",
+    "exit_clearance": "Exit clearance request",
+    "itinerary": "Itinerary",
+    "travel_letter": "Travel letter",
+    "closure_report": "Closure and handover report",
 }
 DONE_MESSAGES: dict[str, str] = {
     "opened": "Case opened. Its journey has started: the identity checks run first.",
@@ -154,7 +166,14 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(money=_money, when=_when, label=_label, stage=_stage, country=_country)
+templates.filters.update(
+    money=_money,
+    when=_when,
+    label=_label,
+    stage=_stage,
+    country=_country,
+    document=lambda doc_type: DOCUMENT_LABELS.get(doc_type, doc_type.replace("_", " ").capitalize()),
+)
 COUNTRIES = sorted(((c.alpha_3, c.name) for c in pycountry.countries), key=lambda c: c[1])
 templates.globals.update(stage_labels=STAGE_LABELS, countries=COUNTRIES)
 
@@ -269,7 +288,8 @@ def error_page(request: Request, status: int, message: str | None = None) -> HTM
             if status >= 500
             else title
         )
-    return render(request, "error.html", status=status, title=title, message=message, status_code=status)
+    detail = message[:1].upper() + message[1:]
+    return render(request, "error.html", status=status, title=title, detail=detail, status_code=status)
 
 
 class PageRoute(APIRoute):
@@ -313,10 +333,12 @@ async def stylesheet() -> Response:
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    if session_user_id(settings, request.cookies.get(SESSION_COOKIE)) is not None:
-        return RedirectResponse("/", status_code=303)
-    return render(request, "login.html", name="")
+    try:
+        await visitor(request)
+    except LoginRequired:
+        request.state.visitor = None
+        return render(request, "login.html", name="")
+    return RedirectResponse("/", status_code=303)  # signed in already
 
 
 @router.post("/login")
@@ -691,7 +713,7 @@ async def case_page(
     detail: CaseDetail = await run_in_threadpool(svc.detail_for, who.actor, case_id)
     state: CaseState | None = detail.state
     now = datetime.now(UTC)
-    mine = [p.kind.value for p in detail.pending if DECISION_ROLE[p.kind] == who.role]
+    mine = [p.kind.value for p in detail.pending if DECISION_ROLE.get(p.kind) == who.role]
     can_withdraw = (
         who.role == Role.caseworker
         and detail.outcome is None
@@ -834,15 +856,16 @@ async def decide_on_case(request: Request, case_id: str, kind: str, who: Visitor
         decision = DecisionKind(kind)
     except ValueError:
         raise NotFound(f"there is no decision called {kind!r}") from None
-    if DECISION_ROLE[decision] != who.role:
+    if decision not in DECISION_MODELS or DECISION_ROLE.get(decision) != who.role:
         raise Forbidden(f"a {who.role} may not record a {_label(decision)} decision")
     back = form.get("back")
     try:
         await decide(request, who, case_id, decision, form)
     except (Invalid, Rejected) as err:
+        message = f"The {_label(decision)} decision was not recorded. {_friendly(str(err))}"
         if back == "dashboard" and who.role == Role.supervisor:
-            return await dashboard_page(request, who, err.status, str(err), case_id, form)
-        return await case_page(request, who, case_id, err.status, str(err), decision.value, form)
+            return await dashboard_page(request, who, err.status, message, case_id, form)
+        return await case_page(request, who, case_id, err.status, message, decision.value, form)
     if back == "dashboard" and who.role == Role.supervisor:
         ref = case_reference(case_id) if DOCUMENT_ID.match(case_id) else ""
         return RedirectResponse(
@@ -1065,12 +1088,9 @@ async def audit(request: Request, who: VisitorDep) -> Response:
     )
 
 
-# -- anything else ---------------------------------------------------------------------------
-@router.get("/{path:path}")
-async def not_found(request: Request, path: str) -> Response:
-    """An HTML 404 for an unknown page (JSON under /api, as the API answers)."""
-    if path == "api" or path.startswith("api/"):
-        return JSONResponse({"detail": "Not Found"}, status_code=404)
+async def not_found_page(request: Request) -> Response:
+    """The HTML 404 for an unknown address (the app's exception handler calls it), with the
+    navigation of the signed-in visitor when there is one."""
     value = request.cookies.get(SESSION_COOKIE)
     if session_user_id(request.app.state.settings, value) is not None:
         try:

@@ -106,6 +106,9 @@ async def test_authentication_and_transport_rules(api: Api) -> None:
     case_id = await open_via_api(api)
     traversal = await api.get("cw_a", f"/api/cases/{case_id}/documents/..%2F..%2Fapp.db")
     assert traversal.status_code in (404, 422)
+    missing = await api.client.get("/nowhere/at/all")
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text  # a page for people
+    assert (await api.client.get("/api/nowhere")).json() == {"detail": "Not Found"}  # JSON for programs
     health = await api.client.get("/healthz")
     assert health.status_code == 200 and health.json() == {"database": "ok", "temporal": "ok"}
     spec = (await api.client.get("/openapi.json")).json()

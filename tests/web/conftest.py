@@ -66,6 +66,16 @@ class WebStack:
         )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test shows the end of the stack's own output (worker warnings, errors)."""
+    outcome = yield
+    report = outcome.get_result()
+    web = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(web, WebStack) and web.output:
+        report.sections.append(("`repatriation up` output (last 40 lines)", "".join(web.output[-40:])))
+
+
 def _add_user(cli: Cli, name: str, role: str, *extra: str, password: bool = False) -> str:
     args = ["users", "add", name, "--role", role, *extra]
     if password:
@@ -216,7 +226,9 @@ def embassy_cases(stack: WebStack) -> dict[str, OpenedCase]:
             response = api.post("/api/cases", json=body)
             assert response.status_code in (200, 201), response.text
             data = response.json()
-            opened[person["nationality"]] = OpenedCase(data["case_id"], data["reference"], person["nationality"])
+            opened[person["nationality"]] = OpenedCase(
+                data["case_id"], data["reference"], person["nationality"]
+            )
         for case in opened.values():
             until(lambda c=case: "identity_attestation" in pending_of(api, c.case_id), "identity attestation")
             response = api.post(

@@ -4,8 +4,8 @@ form (a bad field first), wait for the identity attestation, attest, download a 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -95,6 +95,10 @@ def test_caseworker_path(page: Page, stack: WebStack, shots: Shots) -> None:
     reload_until(page, "Attest identity", "the identity attestation to be awaited")
     expect(page.locator("table.pending")).to_contain_text("identity attestation")
     shots(page, "attestation-pending", phone=True)
+    with page.expect_response(lambda r: "/decide/identity_attestation" in r.url) as unchosen:
+        page.get_by_role("button", name="Record the attestation").click()  # no choice made
+    assert unchosen.value.status == 422
+    expect(page.get_by_role("status")).to_contain_text("choose whether identity is established")
     label(page, "who they say they are").check()
     page.get_by_role("button", name="Record the attestation").click()
     expect(page.get_by_role("status")).to_contain_text("Identity attestation recorded")
@@ -106,7 +110,7 @@ def test_caseworker_path(page: Page, stack: WebStack, shots: Shots) -> None:
     expect(timeline).to_contain_text("Emergency travel documents")
     shots(page, "timeline-moved-on")
 
-    link = page.get_by_role("link", name=re.compile(r"^Intake consent \(version 1, PDF\)"))
+    link = page.get_by_role("link", name=re.compile(r"^Intake record and consent form \(version 1, PDF\)"))
     with page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == "intake_consent-v1.pdf"

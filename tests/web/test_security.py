@@ -27,11 +27,14 @@ def test_csrf_and_session_cookie(context: BrowserContext, page: Page, stack: Web
         assert "security token" in refused.text()
         assert "Traceback" not in refused.text()
     assert page.request.post("/logout", form={}, max_redirects=0).status == 403
-    assert page.request.post(
-        "/cases/00000000-0000-0000-0000-000000000000/decide/identity_attestation",
-        form={"verified": "yes"},
-        max_redirects=0,
-    ).status == 403
+    assert (
+        page.request.post(
+            "/cases/00000000-0000-0000-0000-000000000000/decide/identity_attestation",
+            form={"verified": "yes"},
+            max_redirects=0,
+        ).status
+        == 403
+    )
     page.goto("/cases")
     expect(page).to_have_url(re.compile(r"/cases$"))  # still signed in
 

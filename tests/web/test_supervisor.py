@@ -32,6 +32,18 @@ def test_supervisor_path(
     expect(page.get_by_role("link", name="Embassy contact")).to_be_visible()  # the per-stage counts
     shots(page, "dashboard", phone=True)
 
+    # On the case page, a rejection without a reason: the page again with the message, 422.
+    request.get_by_role("link", name=re.compile("^Reject, or see the full estimate")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Case {case.reference}")
+    with page.expect_response(lambda r: r.url.endswith("/decide/funding")) as rejected:
+        page.get_by_role("button", name="Reject funding").click()
+    assert rejected.value.status == 422
+    expect(page.get_by_role("status")).to_contain_text("Reason: required when funding is rejected")
+    expect(page.get_by_role("button", name="Approve funding")).to_be_visible()  # still awaited
+    shots(page, "reject-refused")
+
+    page.get_by_role("link", name="Dashboard").click()
+    request = page.locator("article.funding-item", has_text=case.reference)
     request.get_by_label("Funding source").select_option("iom-return-fund")
     request.get_by_role("button", name=f"Approve funding for {case.reference}").click()
     expect(page).to_have_url(re.compile(r"/dashboard\?done=funding"))
@@ -50,7 +62,13 @@ def test_supervisor_path(
     page.get_by_role("link", name="Audit trail").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     trail = page.locator("table.audit")
-    for action in ("case.open", "decision.identity_attestation", "decision.funding", "case.read", "session.login"):
+    for action in (
+        "case.open",
+        "decision.identity_attestation",
+        "decision.funding",
+        "case.read",
+        "session.login",
+    ):
         expect(trail).to_contain_text(action)
     expect(trail.locator("tr", has_text="decision.funding").first).to_contain_text("sup-web")
     expect(trail.locator("tr", has_text="decision.funding").first).to_contain_text(case.reference)
