@@ -536,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_commands(sub)
 
     trail = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="x", required=True)
-    trail.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
+    trail.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(
+        func=cmd_audit_verify
+    )
 
     documents = sub.add_parser("documents", help="paperwork").add_subparsers(dest="x", required=True)
     p = documents.add_parser("sample", help="render a specimen of every document type (PDF + PNG)")

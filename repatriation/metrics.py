@@ -49,7 +49,9 @@ from contracts.state import DECISION_ROLE, Outcome, Stage
 from database.models import Case, StuckFlag
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Request, Response
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
     from temporalio.runtime import Runtime
 
     from database.engine import Database
@@ -60,7 +62,10 @@ PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
 CASES = Gauge(
-    "repatriation_cases", "Cases per stage; closed cases are under stage=closed.", ["stage"], registry=REGISTRY
+    "repatriation_cases",
+    "Cases per stage; closed cases are under stage=closed.",
+    ["stage"],
+    registry=REGISTRY,
 )
 CLOSED_CASES = Gauge("repatriation_closed_cases", "Closed cases per outcome.", ["outcome"], registry=REGISTRY)
 STUCK_CASES = Gauge(
@@ -150,17 +155,25 @@ def refresh_gauges(db: Database, max_age: float = 0.0) -> bool:
                 by_stage = dict(session.execute(select(Case.stage, func.count()).group_by(Case.stage)).all())
                 by_outcome = dict(
                     session.execute(
-                        select(Case.outcome, func.count()).where(Case.outcome.is_not(None)).group_by(Case.outcome)
+                        select(Case.outcome, func.count())
+                        .where(Case.outcome.is_not(None))
+                        .group_by(Case.outcome)
                     ).all()
                 )
                 stuck = session.execute(
-                    select(StuckFlag.reason, func.count(func.distinct(StuckFlag.case_id)), func.min(StuckFlag.since))
+                    select(
+                        StuckFlag.reason,
+                        func.count(func.distinct(StuckFlag.case_id)),
+                        func.min(StuckFlag.since),
+                    )
                     .join(Case, Case.id == StuckFlag.case_id)
                     .where(Case.outcome.is_(None))
                     .group_by(StuckFlag.reason)
                 ).all()
                 overdue = session.scalar(
-                    select(func.count()).select_from(Case).where(Case.overdue.is_(True), Case.outcome.is_(None))
+                    select(func.count())
+                    .select_from(Case)
+                    .where(Case.overdue.is_(True), Case.outcome.is_(None))
                 )
         except Exception:  # noqa: BLE001 - a scrape must still answer
             DATABASE_UP.set(0)
@@ -248,16 +261,16 @@ def exposition() -> bytes:
 # -- serving ---------------------------------------------------------------------------------
 def endpoint(request: Request) -> Response:
     """``GET /metrics`` of the API: refresh the case gauges (at most every 5 s), then every metric.
-    A plain function: FastAPI runs it on its thread pool, off the event loop."""
-    from fastapi import Response
+    A plain function: Starlette runs it on its thread pool, off the event loop."""
+    from starlette.responses import Response
 
     refresh_gauges(request.app.state.db, max_age=5.0)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def install(app: FastAPI) -> None:
-    """Add ``GET /metrics`` to the API (it reads ``app.state.db``)."""
-    app.add_api_route("/metrics", endpoint, methods=["GET"], include_in_schema=False, tags=["operations"])
+    """Add ``GET /metrics`` to the API (it reads ``app.state.db``); not in the OpenAPI schema."""
+    app.add_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)
 
 
 def asgi_app(db: Database) -> Any:

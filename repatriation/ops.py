@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 # Variables with the prefix that are read elsewhere, not settings.
 NOT_SETTINGS = {"REPATRIATION_TEST_POSTGRES_URL", "REPATRIATION_NEW_PASSWORD"}
-SECRET_FIELDS = {"secret_key"}
+# Settings whose values are never shown (``repatriation config``).
+SECRET_FIELD = re.compile(r"secret|password|api_key|_keys$|tls_key$")
 
 
 class InvalidSettings(SystemExit):
@@ -121,8 +122,8 @@ def load_settings(**overrides: Any) -> Settings:
 def _shown(name: str, value: Any) -> str:
     if value is None:
         return "(unset)"
-    if name in SECRET_FIELDS:
-        return "(set, hidden)"
+    if SECRET_FIELD.search(name):
+        return "(set, hidden)" if value else "(unset)"
     text = json.dumps(value, default=str) if isinstance(value, dict) else str(value)
     if name.endswith("_url") and "://" in text:
         from database.migrate import safe_url
@@ -247,7 +248,10 @@ def cmd_health(args: argparse.Namespace) -> int:
                 print(response.read().decode(errors="replace").strip())
                 return 0
         except urllib.error.HTTPError as err:
-            print(f"unhealthy: {url} answered {err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
+            print(
+                f"unhealthy: {url} answered {err.code}: {err.read().decode(errors='replace')}",
+                file=sys.stderr,
+            )
         except OSError as err:
             print(f"unhealthy: {url} does not answer: {err}", file=sys.stderr)
         return 1
@@ -255,7 +259,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     try:
         pollers = asyncio.run(_worker_pollers(settings, args.timeout))
     except Exception as err:  # noqa: BLE001
-        print(f"unhealthy: Temporal at {settings.temporal_address}: {type(err).__name__}: {err}", file=sys.stderr)
+        print(
+            f"unhealthy: Temporal at {settings.temporal_address}: {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
         return 1
     if worker_healthy(pollers, hostname):
         where = "a worker" if hostname is None else f"a worker on {hostname}"
@@ -268,7 +275,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Add the operations subcommands to the CLI's subparsers."""
-    db = sub.add_parser("db", help="the app database: migrations").add_subparsers(dest="db_cmd", required=True)
+    db = sub.add_parser("db", help="the app database: migrations").add_subparsers(
+        dest="db_cmd", required=True
+    )
 
     def with_url(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--url", help="database URL (default: REPATRIATION_DATABASE_URL)")
