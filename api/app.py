@@ -9,6 +9,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
@@ -42,6 +43,16 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, err: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=err.status)
+
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(_: Request, err: DBAPIError) -> JSONResponse:
+        if not err.connection_invalidated and not isinstance(err, OperationalError | InterfaceError):
+            raise err
+        return JSONResponse(
+            {"detail": "the case database is unavailable; nothing was changed, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
