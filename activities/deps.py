@@ -22,7 +22,7 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
-        db = database_for(settings.db_url)
+        db = database_for(settings.db_url, settings.schema_mode)
         seed = settings.booking_failure_seed
         provider = SimulatedProvider(
             db,

@@ -11,6 +11,7 @@ from contracts.state import DocumentRef
 from documents.context import CaseMeta, build_context
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
+from repatriation import metrics
 from repatriation.logs import get_logger
 
 
@@ -47,7 +48,8 @@ class PaperworkActivities:
                 verify_url=verify_url(self.deps.settings.public_url, code),
             )
             context = build_context(request.doc_type, profile, meta, request.facts)
-            return self.deps.renderer().render(request.doc_type, context).pdf
+            with metrics.timed_render(request.doc_type):
+                return self.deps.renderer().render(request.doc_type, context).pdf
 
         ref = self.store.store(
             case_id=request.case_id,

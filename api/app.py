@@ -18,6 +18,7 @@ from api.codec import router as codec_router
 from api.stuck import router as stuck_router
 from database.engine import Database
 from documents.verify import Verification, verify
+from repatriation import metrics
 from repatriation.service import CaseService, ServiceError
 from repatriation.settings import Settings
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
             return await not_found_page(request)
         return await http_exception_handler(request, err)
 
+    metrics.install(app)
     app.include_router(cases_router)
     app.include_router(stuck_router)
     app.include_router(codec_router)

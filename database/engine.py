@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,13 +45,30 @@ def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
-class Database:
-    """An engine and its session factory."""
+SchemaMode = Literal["create", "upgrade", "check"]
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """An engine and its session factory.
+
+    ``schema``: "create" makes the tables from the models (tests, scratch databases); "upgrade"
+    runs the migrations up to the code's revision (the embedded stack); "check" refuses a
+    database that is behind, naming the command that fixes it (production).
+    """
+
+    def __init__(self, url: str, schema: SchemaMode = "create") -> None:
         self.url = url
-        self.engine = make_engine(url)
-        create_schema(self.engine)
+        if schema == "create":
+            self.engine = make_engine(url)
+            create_schema(self.engine)
+        else:
+            from database import migrate
+
+            if schema == "upgrade":
+                migrate.upgrade(url)
+            else:
+                migrate.check_current(url)
+            self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -64,5 +82,5 @@ class Database:
 
 
 @lru_cache(maxsize=8)
-def database_for(url: str) -> Database:
-    return Database(url)
+def database_for(url: str, schema: SchemaMode = "upgrade") -> Database:
+    return Database(url, schema)

@@ -211,9 +211,7 @@ def commit_funds(db: Database, request: CommitFunds) -> FundingCommitment:
                 return existing
             source = _source(session, request.source_id)
             if source.currency != currency:
-                raise CurrencyMismatch(
-                    f"source {source.id} is in {source.currency}, {currency} requested"
-                )
+                raise CurrencyMismatch(f"source {source.id} is in {source.currency}, {currency} requested")
             if session.get(Case, request.case_id) is None:
                 raise UnknownCase(f"unknown case {request.case_id!r}")
             result = session.execute(
@@ -234,8 +232,7 @@ def commit_funds(db: Database, request: CommitFunds) -> FundingCommitment:
                 session.refresh(source)
                 free = _money(source.budget) - _money(source.committed)
                 raise InsufficientBudget(
-                    f"source {source.id} has {source.currency} {free:.2f} free, "
-                    f"{amount:.2f} requested"
+                    f"source {source.id} has {source.currency} {free:.2f} free, {amount:.2f} requested"
                 )
             row = FundingCommitmentRow(
                 id=str(uuid.uuid4()),

@@ -25,15 +25,22 @@ from contracts.state import DecisionKind, Role
 from contracts.survivor import CaseOpenRequest
 
 
+def _db(settings: Any) -> Any:
+    """The app database: migrated at start on the embedded stack, checked in production."""
+    from database.engine import database_for
+
+    return database_for(settings.db_url, settings.schema_mode)
+
+
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from repatriation.settings import Settings
+    from repatriation.ops import load_settings
 
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     if getattr(args, "port", None):
         overrides["http_port"] = args.port
-    return Settings(**overrides)
+    return load_settings(**overrides)
 
 
 def _run(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -85,6 +92,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web pages and the API alone, against a running Temporal (deployments)."""
+    from api.app import create_app
+    from repatriation.http import serving
+    from repatriation.temporal import connect
+
+    settings = _settings(args)
+
+    async def main(stop: asyncio.Event) -> int:
+        client = await connect(settings)
+        app = create_app(settings, client, _db(settings))
+        async with serving(app, settings.http_host, settings.http_port) as url:
+            print(f"Web pages and API: {url}", flush=True)
+            await stop.wait()
+        return 130
+
+    return _run(main)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from repatriation.temporal import run_worker
 
@@ -106,7 +132,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- cases and decisions -----------------------------------------------------------------------
 async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[int]]) -> int:
-    from database.engine import database_for
     from repatriation.service import CaseService, ServiceError
     from repatriation.temporal import connect
 
@@ -120,7 +145,7 @@ async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[
             file=sys.stderr,
         )
         return 5
-    service = CaseService(settings, client, database_for(settings.db_url))
+    service = CaseService(settings, client, _db(settings))
     try:
         return await fn(service)
     except ServiceError as err:
@@ -132,11 +157,10 @@ def _actor(args: argparse.Namespace, role: Role):  # type: ignore[no-untyped-def
     """The named user if there is one (with their role's scope), else the local operator."""
     from access import users
     from access.actor import operator
-    from database.engine import database_for
 
     settings = _settings(args)
     name = args.actor or getpass.getuser()
-    user = next((u for u in users.list_users(database_for(settings.db_url)) if u.name == name), None)
+    user = next((u for u in users.list_users(_db(settings)) if u.name == name), None)
     if user is not None:
         return users.actor_of(user, "cli")
     return operator(name, role, settings.organisation, "cli")
@@ -171,11 +195,10 @@ def cmd_case_open(args: argparse.Namespace) -> int:
 def cmd_case_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from database.engine import database_for
     from database.models import Case
 
     settings = _settings(args)
-    db = database_for(settings.db_url)
+    db = _db(settings)
     query = select(Case).order_by(Case.opened_at)
     if args.stage:
         query = query.where(Case.stage == args.stage)
@@ -195,11 +218,10 @@ def cmd_case_list(args: argparse.Namespace) -> int:
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:
-    from database.engine import database_for
     from repatriation.service import CaseService, ServiceError
 
     settings = _settings(args)
-    service = CaseService(settings, None, database_for(settings.db_url))  # type: ignore[arg-type]
+    service = CaseService(settings, None, _db(settings))  # type: ignore[arg-type]
     try:
         case = service.resolve(args.case)
     except ServiceError as err:
@@ -236,11 +258,10 @@ def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespac
 
 def cmd_stuck(args: argparse.Namespace) -> int:
     from access.actor import operator
-    from database.engine import database_for
     from repatriation.service import CaseService
 
     settings = _settings(args)
-    service = CaseService(settings, None, database_for(settings.db_url))  # type: ignore[arg-type]
+    service = CaseService(settings, None, _db(settings))  # type: ignore[arg-type]
     actor = operator(args.actor or getpass.getuser(), Role.supervisor, settings.organisation, "cli")
     items = service.stuck_for(actor, args.reason, args.stage, args.nationality)
     print(f"{'reference':<12} {'nat':<4} {'stage':<17} {'reason':<22} {'since':<17} {'age':>6}  detail")
@@ -276,9 +297,8 @@ def cmd_intervene(args: argparse.Namespace) -> int:
 
 def cmd_funding_sources(args: argparse.Namespace) -> int:
     from database import ledger
-    from database.engine import database_for
 
-    db = database_for(_settings(args).db_url)
+    db = _db(_settings(args))
     ledger.ensure_sources(db, ledger.DEFAULT_SOURCES)
     for s in ledger.list_sources(db):
         print(
@@ -289,10 +309,9 @@ def cmd_funding_sources(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     from access import users
-    from database.engine import database_for
 
     settings = _settings(args)
-    db = database_for(settings.db_url)
+    db = _db(settings)
     try:
         if args.users_cmd == "add":
             password = os.environ.get("REPATRIATION_NEW_PASSWORD") if args.password_from_env else None
@@ -318,9 +337,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from database import audit
-    from database.engine import database_for
 
-    report = audit.verify(database_for(_settings(args).db_url))
+    report = audit.verify(_db(_settings(args)))
     if report.intact:
         print(f"audit trail intact: {report.entries} entries, each chained to the one before")
         return 0
@@ -558,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from database.migrate import MigrationError
     from repatriation.logs import configure_logging
 
     args = build_parser().parse_args(argv)
@@ -566,7 +585,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings(args)
     quiet = args.command == "demo" and "REPATRIATION_LOG_LEVEL" not in os.environ
     configure_logging(settings.environment, "WARNING" if quiet else settings.log_level)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except MigrationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = 3
     # Leave without interpreter finalisation: the Temporal client's native runtime can still be
     # calling into Python from its own threads at that point (a crash at exit, not in the work).
     sys.stdout.flush()

@@ -36,6 +36,7 @@ from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
 from database.models import AuditEntry, Case, Document, StuckFlag
+from repatriation import metrics
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
 from workflows.repatriation import RepatriationWorkflow, workflow_id_for
@@ -274,6 +275,7 @@ class CaseService:
                 raise Rejected(f"case {case.reference} is closed; no further decisions") from err
             raise
         self.audit(actor, f"decision.{kind}", case.id, _summary(kind, decision))
+        metrics.decision_made(actor.role, kind)
         return state
 
     # -- reading (scoped and audited) -----------------------------------------------------

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     caseworkers_email: str = "caseworkers@shelter.example"
     embassy_email_pattern: str = "consular.{nationality}@embassies.example"
     activity_threads: int = Field(8, ge=1, le=256)
+    metrics_address: str | None = Field(
+        None, description="host:port where a worker serves Prometheus metrics (SDK and app)."
+    )
+    temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (implies TLS).")
+    temporal_tls_cert: Path | None = Field(None, description="Client certificate for mTLS to Temporal.")
+    temporal_tls_key: Path | None = Field(None, description="Its private key.")
     stuck_after_attempts: int = Field(3, ge=1, description="A step failing this often flags the case.")
     sweep_seconds: float = Field(60, gt=0, description="How often stalled workflow tasks are looked for.")
     search_attributes: bool = Field(
@@ -91,6 +97,11 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
+
+    @property
+    def schema_mode(self) -> Literal["upgrade", "check"]:
+        """Production refuses a database that is behind; elsewhere it is migrated at start."""
+        return "check" if self.environment == "production" else "upgrade"
 
     @property
     def documents_dir(self) -> Path:

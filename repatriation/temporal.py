@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from temporalio.client import Client
+from temporalio.client import Client, TLSConfig
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.deps import Deps
@@ -17,11 +18,27 @@ from workflows.repatriation import RepatriationWorkflow
 WORKFLOWS = [RepatriationWorkflow]
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client with the encrypting pydantic converter; TLS and an API key when configured
+    (an existing cluster or Temporal Cloud)."""
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    elif settings.temporal_api_key:
+        tls = True
+    extra: dict[str, object] = {}
+    if runtime is not None:
+        extra["runtime"] = runtime
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        tls=tls,
+        api_key=settings.temporal_api_key,
+        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -40,7 +57,10 @@ def build_worker(client: Client, deps: Deps, executor: ThreadPoolExecutor) -> Wo
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await connect(settings)
+    from repatriation import metrics
+
+    runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
+    client = await connect(settings, runtime)
     deps = Deps.from_settings(settings)
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
         await build_worker(client, deps, executor).run()

@@ -40,8 +40,10 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
 )
-QUICK = timedelta(seconds=30)
-RENDER = timedelta(minutes=2)
+# How long one attempt may run; a worker killed in the middle of an attempt is noticed when
+# this runs out, and the attempt is retried elsewhere.
+QUICK = timedelta(seconds=15)
+RENDER = timedelta(seconds=30)
 
 
 async def sync_read_model(request: ReadModelSync) -> None:
