@@ -549,9 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help="reassign: the new person")
     p.set_defaults(func=cmd_intervene)
 
-    from repatriation import ops
+    from repatriation import bench, ops
 
     ops.add_commands(sub)
+    bench.add_commands(sub)
 
     trail = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="x", required=True)
     trail.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(
