@@ -18,6 +18,10 @@ from database.models import AuditEntry
 GENESIS = "0" * 64
 
 
+def detail_digest(detail: str | None) -> str:
+    return hashlib.sha256((detail or "").encode()).hexdigest()
+
+
 def entry_hash(entry: AuditEntry) -> str:
     fields = [
         entry.prev_hash,
@@ -26,7 +30,7 @@ def entry_hash(entry: AuditEntry) -> str:
         entry.role,
         entry.case_id,
         entry.action,
-        entry.detail,
+        entry.detail_digest,
         entry.source,
     ]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
@@ -57,6 +61,7 @@ def append(
         detail=detail,
         source=source,
         prev_hash=previous or GENESIS,
+        detail_digest=detail_digest(detail),
     )
     entry.hash = entry_hash(entry)
     session.add(entry)
@@ -92,4 +97,6 @@ def verify(db: Database, batch: int = 5000) -> ChainReport:
                 return ChainReport(count, False, entry.id, "does not follow the entry before it")
             if entry.hash != entry_hash(entry):
                 return ChainReport(count, False, entry.id, "its content was changed")
+            if entry.detail is not None and detail_digest(entry.detail) != entry.detail_digest:
+                return ChainReport(count, False, entry.id, "its detail was changed")
             expected_prev = entry.hash

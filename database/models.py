@@ -75,6 +75,7 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("organisation", "client_reference", name="uq_case_client_reference"),)
 
@@ -126,6 +127,9 @@ class AuditEntry(Base):
     # Tamper evidence: each entry's hash covers its fields and the previous entry's hash.
     prev_hash: Mapped[str] = mapped_column(String(64), default="")
     hash: Mapped[str] = mapped_column(String(64), default="")
+    # The chain covers the detail's digest, so a retention purge can blank a detail that may
+    # hold personal data without breaking the chain.
+    detail_digest: Mapped[str] = mapped_column(String(64), default="")
 
 
 class FundingSource(Base):

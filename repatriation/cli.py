@@ -335,6 +335,32 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from repatriation.retention import purge
+    from repatriation.temporal import connect
+
+    settings = _settings(args)
+    days = args.older_than or settings.retention_days
+
+    async def main(stop: asyncio.Event) -> int:
+        try:
+            client = await connect(settings)
+        except Exception:  # noqa: BLE001 - the database part is done anyway; histories later
+            print(
+                "warning: Temporal does not answer; workflow histories are left to its retention",
+                file=sys.stderr,
+            )
+            client = None
+        report = await purge(_db(settings), client, settings.temporal_namespace, days)
+        print(
+            f"purged {len(report.cases)} case(s) closed more than {days} days ago: "
+            f"{report.documents_removed} document file(s), {report.histories_deleted} workflow history(ies)"
+        )
+        return 0
+
+    return _run(main)
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from database import audit
 
@@ -553,6 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops.add_commands(sub)
     bench.add_commands(sub)
+
+    p = sub.add_parser("purge", help="remove personal data of cases closed longer than the retention period")
+    p.add_argument("--older-than", type=int, metavar="DAYS", help="default: REPATRIATION_RETENTION_DAYS")
+    p.set_defaults(func=cmd_purge)
 
     trail = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="x", required=True)
     trail.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(

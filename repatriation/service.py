@@ -342,6 +342,8 @@ class CaseService:
         doc = next((d for d in self.documents(case.id) if d.id == document_id), None)
         if doc is None:
             raise NotFound(f"document {document_id} not found")
+        if not doc.path:
+            raise NotFound(f"document {document_id} was removed under the retention policy")
         self.audit(actor, "document.read", case.id, f"{doc.doc_type} v{doc.version}")
         return doc
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     caseworkers_email: str = "caseworkers@shelter.example"
     embassy_email_pattern: str = "consular.{nationality}@embassies.example"
     activity_threads: int = Field(8, ge=1, le=256)
+    retention_days: int = Field(
+        365, ge=1, description="Closed cases lose their personal data after this many days (`purge`)."
+    )
     metrics_address: str | None = Field(
         None, description="host:port where a worker serves Prometheus metrics (SDK and app)."
     )

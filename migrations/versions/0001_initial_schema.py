@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("opened_at", Utc(), nullable=False),
         sa.Column("updated_at", Utc(), nullable=False),
         sa.Column("closed_at", Utc(), nullable=True),
+        sa.Column("purged_at", Utc(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("organisation", "client_reference", name="uq_case_client_reference"),
         sa.UniqueConstraint("reference"),
@@ -110,6 +111,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=120), nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("detail_digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_audit_at", "audit", ["at"])
