@@ -105,3 +105,33 @@ async def test_decisions(api: Api, cases: dict[str, str]) -> None:
         assert state.outcome is None and [p.kind for p in state.pending] == ["identity_attestation"]
     opened_by_liaison = await api.post("liaison_vnm", "/api/cases", {"survivor": person(0)})
     assert opened_by_liaison.status_code == 403
+
+
+async def test_interventions_stuck_list_and_codec(api: Api, cases: dict[str, str]) -> None:
+    hold = {"action": "hold", "justification": "checking a safety report"}
+    resume = {"action": "resume", "justification": "report checked, no risk"}
+    for key, case_id in cases.items():
+        for user in ROLE:
+            response = await api.post(user, f"/api/cases/{case_id}/interventions", hold)
+            if user not in SEES[key]:
+                expected = 404
+            elif ROLE[user] != "supervisor":
+                expected = 403
+            else:
+                expected = 200
+            assert response.status_code == expected, (user, key, response.text)
+            if expected == 200:
+                assert response.json()["on_hold"] is True
+                assert (
+                    await api.post(user, f"/api/cases/{case_id}/interventions", resume)
+                ).status_code == 200
+    stuck = {user: (await api.get(user, "/api/stuck")).status_code for user in ROLE}
+    assert stuck == {u: 200 if ROLE[u] == "supervisor" else 403 for u in ROLE}
+    payloads = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "InRlc3Qi"}]}
+    for user in ROLE:
+        response = await api.post(user, "/codec/encode", payloads)
+        assert response.status_code == (200 if ROLE[user] == "supervisor" else 403), user
+    assert (await api.client.post("/codec/decode", json=payloads)).status_code == 401
+    sealed = (await api.post("sup_a", "/codec/encode", payloads)).json()
+    opened = (await api.post("sup_a", "/codec/decode", sealed)).json()
+    assert opened == payloads
