@@ -144,3 +144,24 @@ async def test_listing_filters_and_pages(api: Api) -> None:
     assert (await api.get("sup_a", "/api/cases", params={"stage": "identity"})).json()["total"] == 3
     assert (await api.get("sup_a", "/api/cases", params={"stuck": "true"})).json()["total"] == 0
     assert (await api.get("sup_a", "/api/cases", params={"stage": "nowhere"})).status_code == 422
+
+
+async def test_expired_and_forged_sessions_are_refused(api: Api) -> None:
+    import time
+
+    from api.auth import SESSION_COOKIE, _sign
+
+    key = api.h.settings.signing_key()
+    from access import users as accounts
+
+    user = next(u for u in accounts.list_users(api.h.db) if u.name == "cw_a")
+    old = f"{user.id}.{int(time.time()) - int(api.h.settings.session_hours * 3600) - 60}"
+    expired = f"{old}.{_sign(key, old)}"
+    fresh = f"{user.id}.{int(time.time())}"
+    forged = f"{fresh}.{_sign(b'not the key', fresh)}"
+    for value in (expired, forged):
+        api.client.cookies.set(SESSION_COOKIE, value)
+        response = await api.client.get("/cases", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].endswith("/login")
+    api.client.cookies.set(SESSION_COOKIE, f"{fresh}.{_sign(key, fresh)}")
+    assert (await api.client.get("/cases", follow_redirects=False)).status_code == 200
