@@ -98,7 +98,7 @@ class FundingActivities:
             commitment = ledger.commit_funds(self.deps.db, request)
         except ledger.LedgerError as err:
             raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
-        get_logger(case_id=request.case_id).info(
+        get_logger(case_id=request.case_id, stage="funding").info(
             "funds committed", source=request.source_id, amount=str(request.amount)
         )
         return commitment
@@ -106,5 +106,5 @@ class FundingActivities:
     @activity.defn(name="release_funds")
     def release_funds(self, request: ReleaseFunds) -> list[FundingCommitment]:
         released = ledger.release_funds(self.deps.db, request.case_id, request.reason)
-        get_logger(case_id=request.case_id).info("funds released", commitments=len(released))
+        get_logger(case_id=request.case_id, stage="funding").info("funds released", commitments=len(released))
         return released

@@ -49,7 +49,7 @@ class IdentityActivities:
             for row in rows
         ]
         report = run_identity_checks(profile, request.today, others)
-        get_logger(case_id=request.case_id).info(
+        get_logger(case_id=request.case_id, stage="identity").info(
             "identity checks", failed=len(report.failed), duplicates=len(report.duplicates)
         )
         return report

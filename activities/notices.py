@@ -65,6 +65,7 @@ class NoticeActivities:
                 return
             case = session.get(Case, notice.case_id)
             nationality = case.nationality if case else ""
+            case_stage = case.stage if case else None
             documents = list(session.scalars(select(Document).where(Document.id.in_(notice.attachments))))
         to = recipient(settings, notice.to_role, nationality)
         message = EmailMessage()
@@ -94,4 +95,6 @@ class NoticeActivities:
                         sent_at=datetime.now(UTC),
                     )
                 )
-        get_logger(case_id=notice.case_id).info("notice sent", kind=notice.kind, to_role=notice.to_role)
+        get_logger(case_id=notice.case_id, stage=case_stage).info(
+            "notice sent", kind=notice.kind, to_role=notice.to_role
+        )

@@ -6,7 +6,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.profiles import load_case, parse_profile
-from contracts.messages import RenderRequest
+from contracts.messages import DOC_STAGE, RenderRequest
 from contracts.state import DocumentRef
 from documents.context import CaseMeta, build_context
 from documents.store import DocumentStore, input_hash
@@ -59,5 +59,7 @@ class PaperworkActivities:
             issuer=issuer,
             render=render,
         )
-        get_logger(case_id=request.case_id).info("document", doc_type=request.doc_type, version=ref.version)
+        get_logger(case_id=request.case_id, stage=DOC_STAGE[request.doc_type]).info(
+            "document", doc_type=request.doc_type, version=ref.version
+        )
         return ref

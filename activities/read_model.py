@@ -11,6 +11,7 @@ from temporalio import activity
 from activities import stuck
 from activities.deps import Deps
 from contracts.messages import DecisionRecord, ReadModelSync
+from contracts.state import DECISION_STAGE
 from database.models import Case, DecisionRow
 from repatriation.logs import get_logger
 
@@ -58,4 +59,6 @@ class ReadModelActivities:
                     payload=record.payload,
                 )
             )
-        get_logger(case_id=record.case_id).info("decision recorded", kind=record.kind)
+        get_logger(case_id=record.case_id, stage=DECISION_STAGE.get(record.kind, "any")).info(
+            "decision recorded", kind=record.kind
+        )

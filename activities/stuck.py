@@ -144,7 +144,7 @@ class _FailingSteps(ActivityInboundInterceptor):
                 await asyncio.to_thread(
                     flag_failing, self.owner.db, case_id, info.activity_type, info.attempt, message
                 )
-                get_logger(case_id=case_id).warning(
+                get_logger(case_id=case_id, stage=None).warning(
                     "step failing", step=info.activity_type, attempts=info.attempt, error=type(err).__name__
                 )
             raise

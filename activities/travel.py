@@ -39,11 +39,13 @@ class TravelActivities:
             booking = self.deps.provider.book(request.case_id, request.option, request.idempotency_key)
         except BookingRejected as err:
             raise ApplicationError(str(err), type="BookingRejected", non_retryable=True) from err
-        get_logger(case_id=request.case_id).info("flight booked", booking=booking.booking_ref)
+        get_logger(case_id=request.case_id, stage="travel").info("flight booked", booking=booking.booking_ref)
         return booking
 
     @activity.defn(name="cancel_booking")
     def cancel_booking(self, request: CancelBooking) -> Booking:
         booking = self.deps.provider.cancel(request.booking_ref, request.idempotency_key)
-        get_logger(case_id=request.case_id).info("booking cancelled", booking=booking.booking_ref)
+        get_logger(case_id=request.case_id, stage="travel").info(
+            "booking cancelled", booking=booking.booking_ref
+        )
         return booking

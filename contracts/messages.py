@@ -30,6 +30,21 @@ class DocType(StrEnum):
     closure_report = "closure_report"
 
 
+# The stage each document belongs to (for logs and views).
+DOC_STAGE: dict[DocType, str] = {
+    DocType.intake_consent: "intake",
+    DocType.identity_report: "identity",
+    DocType.etd_application: "travel_documents",
+    DocType.nationality_request: "embassy",
+    DocType.funding_request: "funding",
+    DocType.funding_memo: "funding",
+    DocType.exit_clearance: "travel",
+    DocType.itinerary: "travel",
+    DocType.travel_letter: "travel",
+    DocType.closure_report: "closed",
+}
+
+
 class Policy(BaseModel):
     """Configuration snapshot taken when the case opens, so a replay never reads settings."""
 

@@ -213,7 +213,7 @@ class CaseService:
             raise
         if created:
             self.audit(actor, "case.open", case_id)
-        get_logger(case_id=case_id).info("case opened", created=created)
+        get_logger(case_id=case_id, stage="intake").info("case opened", created=created)
         return Opened(case_id=case_id, reference=reference, created=created)
 
     # -- deciding --------------------------------------------------------------------------

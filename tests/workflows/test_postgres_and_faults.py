@@ -112,6 +112,7 @@ async def test_logs_carry_the_case_id_and_no_personal_data(harness: Harness) -> 
         await h.handle(case_id).result()
     assert logs and all(entry.get("case_id") == case_id for entry in logs if "case_id" in entry)
     assert any(entry.get("case_id") == case_id for entry in logs)
+    assert all("stage" in entry for entry in logs if entry.get("case_id") == case_id)  # stage bound too
     text = json.dumps(logs, default=str)
     secrets = [
         survivor["given_names"],

@@ -1,0 +1,48 @@
+"""The mail server down: sending the embassy's letters fails again and again, the case is flagged
+stuck with the attempts and the error while retries go on, and when the server is back the
+letter goes out exactly once and the case carries on by itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from access.actor import operator
+from contracts.state import DecisionKind, Role
+from tests.conftest import ORG, Harness
+from tests.journeys import open_case, through_identity
+from tests.smtp_sink import SmtpSink
+from tests.stack.conftest import free_port
+
+PORT = free_port()
+
+
+@pytest.mark.parametrize(
+    "harness", [{"smtp_url": f"smtp://127.0.0.1:{PORT}", "stuck_after_attempts": 2}], indirect=True
+)
+async def test_mail_server_down_then_back(harness: Harness) -> None:
+    h = harness
+    boss = operator("sup", Role.supervisor, ORG, "test")
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not (flags := h.service.stuck_for(boss, reason="failing")):
+        assert loop.time() < deadline, "the failing mail was never flagged"
+        await asyncio.sleep(0.1)
+    assert flags[0].step == "send_notice" and flags[0].attempts >= 2
+    assert "ConnectionRefusedError" in (flags[0].last_error or "")
+
+    sink = SmtpSink(port=PORT)
+    await sink.start()  # the mail server is back
+    try:
+        await h.wait_pending(case_id, DecisionKind.nationality, timeout=60)
+        assert h.service.stuck_for(boss) == []
+        letters = [m for m in sink.messages if m["To"] == "consular.vnm@embassies.example"]
+        assert len(letters) == 1
+        attachments = [p.get_filename() for p in letters[0].iter_attachments()]
+        assert sorted(attachments) == ["etd_application-v1.pdf", "nationality_request-v1.pdf"]
+        assert letters[0]["Message-ID"].endswith("@repatriation>")
+    finally:
+        await sink.stop()
