@@ -6,6 +6,7 @@ Activities are referenced by name so that this module never imports SQLAlchemy o
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -46,97 +47,54 @@ QUICK = timedelta(seconds=15)
 RENDER = timedelta(seconds=30)
 
 
-async def sync_read_model(request: ReadModelSync) -> None:
-    await workflow.execute_activity(
-        "sync_read_model", request, start_to_close_timeout=QUICK, retry_policy=RETRY
+T = TypeVar("T")
+
+
+async def _run(name: str, arg: Any, result_type: type[T] | None = None, timeout: timedelta = QUICK) -> T:
+    return await workflow.execute_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=RETRY
     )
+
+
+async def sync_read_model(request: ReadModelSync) -> None:
+    await _run("sync_read_model", request)
 
 
 async def record_decision(record: DecisionRecord) -> None:
-    await workflow.execute_activity(
-        "record_decision", record, start_to_close_timeout=QUICK, retry_policy=RETRY
-    )
+    await _run("record_decision", record)
 
 
 async def render_document(request: RenderRequest) -> DocumentRef:
-    return await workflow.execute_activity(
-        "render_document",
-        request,
-        result_type=DocumentRef,
-        start_to_close_timeout=RENDER,
-        retry_policy=RETRY,
-    )
+    return await _run("render_document", request, DocumentRef, RENDER)
 
 
 async def send_notice(notice: Notice) -> None:
-    await workflow.execute_activity("send_notice", notice, start_to_close_timeout=QUICK, retry_policy=RETRY)
+    await _run("send_notice", notice)
 
 
 async def run_identity_checks(request: IdentityCheckInput) -> IdentityReport:
-    return await workflow.execute_activity(
-        "run_identity_checks",
-        request,
-        result_type=IdentityReport,
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("run_identity_checks", request, IdentityReport)
 
 
 async def estimate_costs(request: EstimateInput) -> CostEstimate:
-    return await workflow.execute_activity(
-        "estimate_costs",
-        request,
-        result_type=CostEstimate,
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("estimate_costs", request, CostEstimate)
 
 
 async def commit_funds(request: CommitFunds) -> FundingCommitment:
-    return await workflow.execute_activity(
-        "commit_funds",
-        request,
-        result_type=FundingCommitment,
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("commit_funds", request, FundingCommitment)
 
 
 async def release_funds(request: ReleaseFunds) -> list[FundingCommitment]:
-    return await workflow.execute_activity(
-        "release_funds",
-        request,
-        result_type=list[FundingCommitment],
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("release_funds", request, list[FundingCommitment])  # type: ignore[arg-type]
 
 
 async def search_flights(request: FlightSearch) -> list[FlightOption]:
-    return await workflow.execute_activity(
-        "search_flights",
-        request,
-        result_type=list[FlightOption],
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("search_flights", request, list[FlightOption])  # type: ignore[arg-type]
 
 
 async def book_flight(request: BookFlight) -> Booking:
-    return await workflow.execute_activity(
-        "book_flight",
-        request,
-        result_type=Booking,
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("book_flight", request, Booking)
 
 
 async def cancel_booking(request: CancelBooking) -> Booking:
-    return await workflow.execute_activity(
-        "cancel_booking",
-        request,
-        result_type=Booking,
-        start_to_close_timeout=QUICK,
-        retry_policy=RETRY,
-    )
+    return await _run("cancel_booking", request, Booking)
