@@ -7,6 +7,7 @@ REPATRIATION_DATABASE_URL, ...); see README.md.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 from database.migrate import MigrationError
@@ -19,10 +20,15 @@ def main() -> None:
     settings = load_settings()
     configure_logging(settings.environment, settings.log_level)
     get_logger().info("worker starting", temporal=settings.temporal_address, task_queue=settings.task_queue)
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # finish the activities in hand, then leave
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
     try:
-        asyncio.run(run_worker(settings))
-    except KeyboardInterrupt:
-        pass
+        asyncio.run(until_signalled())
     except MigrationError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)

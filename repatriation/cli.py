@@ -117,8 +117,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def main(stop: asyncio.Event) -> int:
-        await run_worker(settings)
-        return 0
+        await run_worker(settings, stop)
+        return 130
 
     return _run(main)
 

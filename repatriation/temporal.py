@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client, TLSConfig
@@ -56,11 +57,17 @@ def build_worker(client: Client, deps: Deps, executor: ThreadPoolExecutor) -> Wo
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until ``stop`` is set; then it finishes the activities in hand (graceful)."""
     from repatriation import metrics
 
     runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
     client = await connect(settings, runtime)
     deps = Deps.from_settings(settings)
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
-        await build_worker(client, deps, executor).run()
+        worker = build_worker(client, deps, executor)
+        if stop is None:
+            await worker.run()
+            return
+        async with worker:
+            await stop.wait()
