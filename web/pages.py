@@ -6,13 +6,16 @@ scopes it to the user (a case out of scope is "not found") and writes the audit 
 
 - caseworker: /cases, /cases/new, /cases/{id} (identity, travel, consent withdrawal)
 - liaison:    /queue (nationality + ETD in one step), /cases/{id}
-- supervisor: /dashboard (stages, embassies, funding requests, overdue cases), /audit, /cases/{id}
+- supervisor: /dashboard (stuck cases per reason, stages, embassies, funding requests, overdue
+              cases), /stuck (every stuck case, filtered), /audit, /cases/{id} with the
+              interventions (retry, extend a deadline, reassign, override, hold/resume, cancel)
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,16 +30,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from access import users
 from access.actor import Actor
 from api.auth import SESSION_COOKIE, check_csrf, client_address, csrf_token, session_user_id, session_value
 from contracts import decisions as d
+from contracts.interventions import Intervention
 from contracts.state import DECISION_ROLE, STAGE_ORDER, CaseState, DecisionKind, Role, Stage
 from contracts.survivor import CaseOpenRequest, country_name
-from contracts.views import CaseDetail, CaseSummary
+from contracts.views import CaseDetail, CaseSummary, StuckItem
 from database import ledger
 from repatriation.logs import get_logger
 from repatriation.service import (
@@ -105,7 +109,49 @@ DONE_MESSAGES: dict[str, str] = {
     "departure": "Departure confirmed.",
     "arrival": "Arrival and handover confirmed.",
     "consent_withdrawal": "Consent withdrawal recorded: the case stops, bookings and funds are released.",
+    "retry": "The failed step is being tried again now.",
+    "extend_deadline": "Deadline extended: the new deadline is in the list of decisions awaited.",
+    "reassign": "Work reassigned.",
+    "override": "Stage overridden: the awaited decision was taken in its place, or the failed step skipped.",
+    "hold": "Case put on hold: nothing moves on and no decision is accepted until a supervisor resumes it.",
+    "resume": "Case resumed: its journey goes on.",
+    "cancel": "Case cancelled: it closes, bookings are cancelled and committed funds released.",
 }
+# Why a case is stuck: short label for lists, and what it means for the case page.
+STUCK_REASONS: dict[str, str] = {
+    "overdue": "Decision overdue",
+    "failing": "Step failing",
+    "failed": "Step failed for good",
+    "workflow_task_failing": "Workflow stalled",
+    "on_hold": "On hold",
+}
+STUCK_MEANINGS: dict[str, str] = {
+    "overdue": "A person's decision has passed its deadline.",
+    "failing": "An automatic step keeps failing; it is retried automatically.",
+    "failed": "An automatic step failed for good; retry it, override the stage or cancel the case.",
+    "workflow_task_failing": "The workflow cannot make progress at all; the operator must look at it.",
+    "on_hold": "A supervisor put the case on hold: nothing moves on until it is resumed.",
+}
+STUCK_LIMIT = 500
+INTERVENTION_LABELS: dict[str, str] = {
+    "retry": "retry",
+    "extend_deadline": "deadline extension",
+    "reassign": "reassignment",
+    "override": "override",
+    "hold": "hold",
+    "resume": "resumption",
+    "cancel": "cancellation",
+}
+INTERVENTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "retry": (),
+    "extend_deadline": ("kind", "days"),
+    "reassign": ("role", "to"),
+    "override": ("stage",),
+    "hold": (),
+    "resume": (),
+    "cancel": ("confirm",),
+}
+INTERVENTION: TypeAdapter[Any] = TypeAdapter(Intervention)
 DECISION_MODELS: dict[DecisionKind, type[BaseModel]] = {
     DecisionKind.duplicate_resolution: d.DuplicateResolution,
     DecisionKind.identity_attestation: d.IdentityAttestation,
@@ -152,6 +198,20 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(Decimal("0.01"))
 
 
+def _age(seconds: float | None) -> str:
+    """A duration for people: "3 d 4 h", "5 h 12 min", "12 min", "under a minute"."""
+    if seconds is None:
+        return "—"
+    minutes = max(0, int(seconds)) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 def _stage(value: str | None) -> str:
     return STAGE_LABELS.get(value or "", value or "—")
 
@@ -172,6 +232,9 @@ templates.filters.update(
     label=_label,
     stage=_stage,
     country=_country,
+    age=_age,
+    reason=lambda value: STUCK_REASONS.get(value, value.replace("_", " ")),
+    meaning=lambda value: STUCK_MEANINGS.get(value, ""),
     document=lambda doc_type: DOCUMENT_LABELS.get(doc_type, doc_type.replace("_", " ").capitalize()),
 )
 COUNTRIES = sorted(((c.alpha_3, c.name) for c in pycountry.countries), key=lambda c: c[1])
@@ -243,7 +306,12 @@ def nav_for(who: Visitor | None) -> list[tuple[str, str]]:
         return [("/cases", "Cases"), ("/cases/new", "Open a case")]
     if who.role == Role.liaison:
         return [("/queue", "Embassy queue"), ("/cases", "Cases")]
-    return [("/dashboard", "Dashboard"), ("/cases", "Cases"), ("/audit", "Audit trail")]
+    return [
+        ("/dashboard", "Dashboard"),
+        ("/stuck", "Stuck cases"),
+        ("/cases", "Cases"),
+        ("/audit", "Audit trail"),
+    ]
 
 
 def flash_of(request: Request) -> str | None:
@@ -416,10 +484,8 @@ def _pages(base: str, filters: dict[str, str], page: int, total: int, size: int)
     }
 
 
-@router.get("/cases")
-async def cases(request: Request, who: VisitorDep) -> Response:
-    params = request.query_params
-    problems: list[str] = []
+def _stage_and_nationality(params: Any, problems: list[str]) -> tuple[str, str]:
+    """The stage and nationality filters of a list page; a bad value is dropped with a message."""
     stage = params.get("stage") or ""
     if stage and stage not in {s.value for s in Stage}:
         problems.append(f"Stage {stage!r} is not one of the stages; showing every stage.")
@@ -428,6 +494,14 @@ async def cases(request: Request, who: VisitorDep) -> Response:
     if nationality and not re.fullmatch(r"[A-Z]{3}", nationality):
         problems.append("Nationality must be a three-letter ISO code such as VNM; showing every nationality.")
         nationality = ""
+    return stage, nationality
+
+
+@router.get("/cases")
+async def cases(request: Request, who: VisitorDep) -> Response:
+    params = request.query_params
+    problems: list[str] = []
+    stage, nationality = _stage_and_nationality(params, problems)
     q = (params.get("q") or "").strip()[:40]
     page = _page_number(params.get("page"))
     found = await run_in_threadpool(
@@ -700,6 +774,88 @@ def profile_sections(profile: dict[str, Any]) -> list[tuple[str, list[tuple[str,
     return sections
 
 
+def stuck_from_state(detail: CaseDetail, now: datetime) -> list[StuckItem]:
+    """Why the case cannot move on by itself, as its own state tells: a step failed for good,
+    decisions past their deadline, a hold."""
+    state = detail.state
+    if state is None or detail.outcome is not None:
+        return []
+
+    def item(reason: str, stage: str, since: datetime, **facts: Any) -> StuckItem:
+        return StuckItem(
+            case_id=detail.case_id,
+            reference=detail.reference,
+            nationality=detail.nationality,
+            stage=stage,
+            reason=reason,
+            since=since,
+            age_seconds=(now - _aware(since)).total_seconds(),
+            awaited=facts.get("awaited"),
+            step=facts.get("step"),
+            attempts=0,
+            last_error=facts.get("last_error"),
+            detail=facts.get("detail"),
+        )
+
+    found: list[StuckItem] = []
+    if (b := state.blocked) is not None:
+        found.append(
+            item("failed", b.stage.value, b.since, step=b.step, last_error=b.error, awaited="supervisor")
+        )
+    for p in state.pending:
+        if p.overdue or _aware(p.deadline) < now:
+            awaited = p.assignee or p.role.value
+            found.append(
+                item(
+                    "overdue",
+                    p.stage.value,
+                    p.deadline,
+                    step=p.kind.value,
+                    awaited=awaited,
+                    detail=f"{_label(p.kind.value)} awaited from the {awaited}",
+                )
+            )
+    if state.on_hold:
+        since = state.held_since or now
+        held = item("on_hold", state.stage.value, since, awaited="supervisor", detail=state.hold_reason)
+        found.append(held)
+    return found
+
+
+async def stuck_of_case(request: Request, who: Visitor, detail: CaseDetail) -> list[StuckItem]:
+    """Why this case is stuck: the supervisors' stuck list (which also knows about failing steps
+    and a stalled workflow) completed from the case's state; for a liaison without the free text
+    (a supervisor's justification, an error), which may say more than an embassy needs to know."""
+    now = datetime.now(UTC)
+    found: list[StuckItem] = []
+    if who.role == Role.supervisor and detail.outcome is None:
+        listed = await run_in_threadpool(
+            service(request).stuck_for, who.actor, None, None, detail.nationality, STUCK_LIMIT
+        )
+        found = [s for s in listed if s.case_id == detail.case_id]
+    known = {s.reason for s in found}
+    found += [s for s in stuck_from_state(detail, now) if s.reason not in known]
+    if who.role == Role.liaison:
+        found = [s.model_copy(update={"detail": None, "last_error": None}) for s in found]
+    return sorted(found, key=lambda s: _aware(s.since))
+
+
+def intervention_choices(detail: CaseDetail) -> dict[str, Any] | None:
+    """What a supervisor may do to the case now (None once it is closed)."""
+    state = detail.state
+    if detail.outcome is not None or (state is not None and state.outcome is not None):
+        return None
+    return {
+        "blocked": state.blocked if state else None,
+        "kinds": [(p.kind.value, _label(p.kind.value)) for p in detail.pending],
+        "stages": [(s.value, _stage(s.value)) for s in (state.active_stages if state else [])],
+        "on_hold": bool(state and state.on_hold),
+        "departed": bool(state and state.departed_at),
+        "assignees": {r.value: name for r, name in (state.assignees if state else {}).items()},
+        "roles": [("caseworker", "Caseworker"), ("liaison", "Embassy liaison")],
+    }
+
+
 async def case_page(
     request: Request,
     who: Visitor,
@@ -708,6 +864,7 @@ async def case_page(
     message: str | None = None,
     failed: str | None = None,
     values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
     svc = service(request)
     detail: CaseDetail = await run_in_threadpool(svc.detail_for, who.actor, case_id)
@@ -749,6 +906,9 @@ async def case_page(
         role=who.role.value,
         earliest_etd=(now.date() + timedelta(days=settings.min_flight_lead_days)).isoformat(),
         stages=STAGE_ORDER,
+        stuck=await stuck_of_case(request, who, detail),
+        intervene=intervention_choices(detail) if who.role == Role.supervisor else None,
+        errors=errors or {},
     )
 
 
@@ -872,6 +1032,99 @@ async def decide_on_case(request: Request, case_id: str, kind: str, who: Visitor
             f"/dashboard?{urlencode({'done': decision.value, 'ref': ref})}", status_code=303
         )
     return RedirectResponse(f"/cases/{case_id}?done={decision.value}", status_code=303)
+
+
+# -- supervisors' interventions --------------------------------------------------------------
+class FormInvalid(Invalid):
+    """A form's fields break the rules: messages by field ('' for the form as a whole)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" if k else v for k, v in errors.items()))
+        self.errors = errors
+
+
+def _intervention_message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "string_too_short":
+        return f"Write at least {ctx.get('min_length')} characters."
+    if kind == "string_too_long":
+        return f"Write at most {ctx.get('max_length')} characters."
+    if kind in ("enum", "literal_error"):
+        return "Choose one of the options."
+    if kind == "greater_than":
+        return f"Enter more than {ctx.get('gt')}."
+    if kind == "less_than_equal":
+        return f"Enter at most {ctx.get('le')}."
+    return _friendly(error["msg"])
+
+
+def intervention_payload(action: str, form: dict[str, str], who: Visitor) -> dict[str, Any]:
+    """Map an intervention form to the service's payload, checked against the Intervention model
+    (FormInvalid, with a message at each field, otherwise)."""
+    errors: dict[str, str] = {}
+    payload: dict[str, Any] = {"action": action, "justification": _text(form, "justification") or ""}
+    if action == "extend_deadline":
+        payload["kind"] = form.get("kind", "")
+        try:
+            days = float(form.get("days", "").strip().replace(",", "."))
+        except ValueError:
+            days = math.nan
+        if math.isfinite(days):
+            payload["days"] = days
+        else:
+            errors["days"] = "Enter a number of days, for example 3."
+    elif action == "reassign":
+        payload["role"] = form.get("role", "")
+        payload["to"] = _text(form, "to") or ""
+    elif action == "override":
+        payload["stage"] = form.get("stage", "")
+    elif action == "cancel" and form.get("confirm") != "yes":
+        errors["confirm"] = "Tick the box to confirm that the case is to be cancelled."
+    try:
+        INTERVENTION.validate_python({**payload, "decided_by": who.name})
+    except ValidationError as err:
+        for e in err.errors():
+            loc = [str(part) for part in e["loc"]]
+            if loc and loc[0] == action:  # the tagged union names the member first
+                loc = loc[1:]
+            field = loc[0] if loc else ""
+            if field not in ("justification", *INTERVENTION_FIELDS[action]):
+                field = ""
+            if field not in errors:
+                _add(errors, field, _intervention_message(e))
+    if errors:
+        raise FormInvalid(errors)
+    return payload
+
+
+def _rejection_errors(action: str, message: str) -> dict[str, str]:
+    """The workflow names the field it refuses ("kind: no etd decision is awaited")."""
+    matched = FIELD_PATH.match(message)
+    if matched and matched.group(1) in INTERVENTION_FIELDS[action]:
+        return {matched.group(1): _friendly(matched.group(2))}
+    return {}
+
+
+@router.post("/cases/{case_id}/intervene/{action}")
+async def intervene_on_case(request: Request, case_id: str, action: str, who: VisitorDep) -> Response:
+    """A supervisor's intervention from the case page: the case page again with the outcome."""
+    form = await posted(request, who)
+    if action not in INTERVENTION_FIELDS:
+        raise NotFound(f"there is no intervention called {action!r}")
+    what, failed = INTERVENTION_LABELS[action], f"intervene-{action}"
+    try:
+        require(who, Role.supervisor)
+        payload = intervention_payload(action, form, who)
+        state = await service(request).intervene(case_id, payload, who.actor)
+    except FormInvalid as err:
+        message = f"The {what} was not recorded: please correct the fields marked below."
+        return await case_page(request, who, case_id, err.status, message, failed, form, err.errors)
+    except (Invalid, Rejected, Forbidden, NotFound) as err:
+        # Out of scope or unknown: the case page raises NotFound, exactly as for a missing case.
+        message = f"The {what} was not recorded. {_friendly(str(err))}"
+        errors = _rejection_errors(action, str(err))
+        return await case_page(request, who, case_id, err.status, message, failed, form, errors)
+    return RedirectResponse(f"/cases/{state.case_id}?done={action}", status_code=303)
 
 
 # -- the embassy liaison's queue -------------------------------------------------------------
@@ -1050,6 +1303,8 @@ async def dashboard_page(
                 )
             )
     sources = await run_in_threadpool(ledger.list_sources, request.app.state.db) if funding else []
+    flagged = await run_in_threadpool(svc.stuck_for, who.actor, None, None, None, 100_000)
+    per_reason = Counter(s.reason for s in flagged)
     stuck = await run_in_threadpool(svc.list_for, who.actor, None, None, True, None, 1, 200)
     page = _page_number(request.query_params.get("page"))
     every = await run_in_threadpool(svc.list_for, who.actor, None, None, None, None, page, PAGE_SIZE)
@@ -1061,6 +1316,8 @@ async def dashboard_page(
         failed=failed,
         values=values or {},
         counts=[(s.value, counts.get(s.value, 0)) for s in STAGE_ORDER],
+        stuck_counts=[(reason, per_reason.get(reason, 0)) for reason in STUCK_REASONS],
+        stuck_total=len({s.case_id for s in flagged}),
         total=sum(counts.values()),
         embassies=sorted(embassies.items()),
         funding=funding,
@@ -1075,6 +1332,35 @@ async def dashboard_page(
 async def dashboard(request: Request, who: VisitorDep) -> Response:
     require(who, Role.supervisor)
     return await dashboard_page(request, who)
+
+
+@router.get("/stuck")
+async def stuck(request: Request, who: VisitorDep) -> Response:
+    """Every stuck case, oldest first, with why and since when; filtered by reason, stage and
+    nationality (the embassy)."""
+    require(who, Role.supervisor)
+    params = request.query_params
+    problems: list[str] = []
+    reason = params.get("reason") or ""
+    if reason and reason not in STUCK_REASONS:
+        problems.append(f"Reason {reason!r} is not one of the reasons; showing every reason.")
+        reason = ""
+    stage, nationality = _stage_and_nationality(params, problems)
+    items = await run_in_threadpool(
+        service(request).stuck_for, who.actor, reason or None, stage or None, nationality or None, STUCK_LIMIT
+    )
+    return render(
+        request,
+        "stuck.html",
+        items=items,
+        filters={"reason": reason, "stage": stage, "nationality": nationality},
+        filtered=bool(reason or stage or nationality),
+        reasons=list(STUCK_REASONS.items()),
+        stages=[s for s in STAGE_ORDER if s != Stage.closed],
+        limited=len(items) >= STUCK_LIMIT,
+        limit=STUCK_LIMIT,
+        message=" ".join(problems) or None,
+    )
 
 
 @router.get("/audit")
