@@ -1,9 +1,24 @@
-"""What activities need, built once per worker process."""
+"""What activities need, built once per worker process.
+
+Documents render either in this process (one renderer per activity thread: tests, the embedded
+stack) or, in a deployed worker, in a :class:`RenderPool` of kept-warm render processes, one per
+core: WeasyPrint's layout is pure Python, so threads take turns on one core (the GIL) while
+processes use them all, and the worker's own event loop and database work stop queueing behind
+a page layout.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
 import random
+import struct
+import subprocess
+import sys
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +28,215 @@ from database.engine import Database, database_for
 from repatriation.settings import Settings
 
 
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class RenderFailed(RuntimeError):
+    """The renderer raised (a template or data error): the process is fine, the activity fails."""
+
+
+class RenderProcessLost(RuntimeError):
+    """A render process died or stopped answering; it is replaced on the next render."""
+
+
+_SERVE = "from documents.renderer import serve_renders; serve_renders()"
+# The frames of documents.renderer.serve_renders (kept here so that the worker never imports
+# WeasyPrint): 4 bytes of length, big-endian, then a pickle.
+_FRAME = struct.Struct(">I")
+
+
+def _send(stream: Any, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: Any) -> Any:
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError("the render process closed its pipe")
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the render process closed its pipe mid-answer")
+    return pickle.loads(data)
+
+
+class _RenderProcess:
+    """One render process (``documents.renderer.serve_renders``), spoken to over its stdin/stdout."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _SERVE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,  # the worker's stderr: warnings reach its log
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._in, self._out = self.process.stdin, self.process.stdout
+        try:
+            hello = _receive(self._out)
+        except Exception as err:
+            self.stop()
+            raise RenderProcessLost(f"a render process did not start: {err}") from err
+        if not (isinstance(hello, tuple) and hello[0] == "ready"):
+            self.stop()
+            raise RenderProcessLost(f"a render process said {hello!r} instead of ready")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def render(self, doc_type: str, context: dict[str, Any]) -> bytes:
+        try:
+            _send(self._in, (doc_type, context))
+            status, value = _receive(self._out)
+        except (OSError, EOFError, ValueError) as err:
+            raise RenderProcessLost(f"render process {self.pid} was lost: {err}") from err
+        if status != "ok":
+            raise RenderFailed(str(value))
+        return bytes(value)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._in.close()  # the process ends when its stdin closes
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        with contextlib.suppress(OSError):
+            self._out.close()
+
+
+class RenderPool:
+    """Up to ``size`` kept-warm render processes, each rendering one document at a time.
+
+    A process starts on first need (about a second: imports, templates, fonts) and then stays,
+    warm, for the next documents. When no document has been asked for in ``idle_seconds`` every
+    process stops, so a worker whose cases all wait on people does not hold their memory; the
+    next document starts them again. A process that dies (killed, out of memory) fails the one
+    render in hand, which the activity's retry policy repeats, and is replaced.
+    """
+
+    def __init__(self, size: int, idle_seconds: float = 60.0) -> None:
+        if size < 1:
+            raise ValueError("a render pool needs at least one process")
+        self.size = size
+        self.idle_seconds = idle_seconds
+        self._free: list[_RenderProcess] = []
+        self._count = 0  # started and not stopped: free + in use + starting
+        self._cond = threading.Condition()
+        self._last_used = time.monotonic()
+        self._closed = False
+        self._reaper: threading.Thread | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        with self._cond:
+            return [p.pid for p in self._free]
+
+    def _acquire(self) -> _RenderProcess:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RenderProcessLost("the render pool is closed")
+                if self._free:
+                    return self._free.pop()
+                if self._count < self.size:
+                    self._count += 1
+                    break
+                self._cond.wait()
+            self._start_reaper()
+        try:
+            return _RenderProcess()
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, process: _RenderProcess, healthy: bool) -> None:
+        with self._cond:
+            self._last_used = time.monotonic()
+            if healthy and not self._closed:
+                self._free.append(process)
+                self._cond.notify()
+                return
+            self._count -= 1
+            self._cond.notify()
+        process.stop()
+
+    def render(self, doc_type: str, context: dict[str, Any]) -> bytes:
+        process = self._acquire()
+        healthy = False
+        try:
+            pdf = process.render(doc_type, context)
+            healthy = True
+            return pdf
+        except RenderFailed:
+            healthy = True
+            raise
+        finally:
+            self._release(process, healthy)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or not self._reaper.is_alive():
+            self._reaper = threading.Thread(
+                target=_reap, args=(weakref.ref(self),), name="render-pool-reaper", daemon=True
+            )
+            self._reaper.start()
+
+    def stop_idle(self, force: bool = False) -> int:
+        """Stop the free processes if the pool has been idle long enough (or ``force``)."""
+        with self._cond:
+            if not self._free:
+                return 0
+            if not force and time.monotonic() - self._last_used < self.idle_seconds:
+                return 0
+            stopping, self._free = self._free, []
+            self._count -= len(stopping)
+        for process in stopping:
+            process.stop()
+        return len(stopping)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self.stop_idle(force=True)
+
+
+def _reap(pool_ref: weakref.ref[RenderPool]) -> None:
+    while True:
+        pool = pool_ref()
+        if pool is None or pool._closed:
+            return
+        pause = max(1.0, pool.idle_seconds / 4)
+        pool.stop_idle()
+        if pool._count == 0:
+            pool._reaper = None
+            return
+        del pool
+        time.sleep(pause)
+
+
 @dataclass
 class Deps:
     settings: Settings
     db: Database
     provider: BookingProvider
+    render_pool: RenderPool | None = None
     _local: threading.local = field(default_factory=threading.local)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Deps:
+    def from_settings(cls, settings: Settings, render_processes: int = 0) -> Deps:
+        """``render_processes``: 0 renders in the activity threads; N > 0 in a pool of N processes."""
         db = database_for(settings.db_url, settings.schema_mode)
         seed = settings.booking_failure_seed
         provider = SimulatedProvider(
@@ -29,7 +244,8 @@ class Deps:
             failure_rate=settings.booking_failure_rate,
             rng=random.Random(seed) if seed is not None else None,
         )
-        return cls(settings=settings, db=db, provider=provider)
+        pool = RenderPool(render_processes) if render_processes > 0 else None
+        return cls(settings=settings, db=db, provider=provider, render_pool=pool)
 
     def renderer(self) -> Any:
         """One renderer per worker thread: templates and fonts are loaded once per thread."""
@@ -39,3 +255,13 @@ class Deps:
 
             renderer = self._local.renderer = Renderer()
         return renderer
+
+    def render_pdf(self, doc_type: str, context: dict[str, Any]) -> bytes:
+        """The document as PDF bytes: in a render process when there is a pool, else here."""
+        if self.render_pool is not None:
+            return self.render_pool.render(str(doc_type), context)
+        return bytes(self.renderer().render(doc_type, context).pdf)
+
+    def close(self) -> None:
+        if self.render_pool is not None:
+            self.render_pool.close()

@@ -49,7 +49,8 @@ class PaperworkActivities:
             )
             context = build_context(request.doc_type, profile, meta, request.facts)
             with metrics.timed_render(request.doc_type):
-                return self.deps.renderer().render(request.doc_type, context).pdf
+                # In a kept-warm render process when the worker has a pool (activities.deps).
+                return self.deps.render_pdf(request.doc_type, context)
 
         ref = self.store.store(
             case_id=request.case_id,

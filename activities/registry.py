@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.deps import Deps
+from activities.embassy_lists import EmbassyListActivities
 from activities.funding import FundingActivities
 from activities.identity import IdentityActivities
 from activities.notices import NoticeActivities
@@ -21,6 +22,7 @@ def build_activities(deps: Deps) -> list[Callable[..., Any]]:
     funding = FundingActivities(deps)
     travel = TravelActivities(deps)
     notices = NoticeActivities(deps)
+    lists = EmbassyListActivities(deps)
     return [
         read_model.sync_read_model,
         read_model.record_decision,
@@ -33,4 +35,5 @@ def build_activities(deps: Deps) -> list[Callable[..., Any]]:
         travel.book_flight,
         travel.cancel_booking,
         notices.send_notice,
+        lists.send_embassy_lists,
     ]

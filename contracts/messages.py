@@ -28,7 +28,11 @@ class DocType(StrEnum):
     itinerary = "itinerary"
     travel_letter = "travel_letter"
     closure_report = "closure_report"
+    embassy_daily_list = "embassy_daily_list"
 
+
+# The documents about one case (the embassy's daily list is about many).
+CASE_DOC_TYPES: tuple[DocType, ...] = tuple(t for t in DocType if t != DocType.embassy_daily_list)
 
 # The stage each document belongs to (for logs and views).
 DOC_STAGE: dict[DocType, str] = {
@@ -42,6 +46,7 @@ DOC_STAGE: dict[DocType, str] = {
     DocType.itinerary: "travel",
     DocType.travel_letter: "travel",
     DocType.closure_report: "closed",
+    DocType.embassy_daily_list: "embassy",
 }
 
 
@@ -149,6 +154,18 @@ class Notice(BaseModel):
     subject: str
     body: str
     attachments: list[str] = Field(default_factory=list, description="Document ids to attach.")
+
+
+class EmbassyListsRequest(BaseModel):
+    list_date: date
+
+
+class EmbassyList(BaseModel):
+    nationality: str
+    cases: int
+    document_id: str
+    version: int
+    mailed: bool
 
 
 class ReadModelSync(BaseModel):

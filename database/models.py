@@ -84,8 +84,11 @@ class Document(Base):
     __tablename__ = "documents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # A case's document; NULL for a document about several cases (an embassy's daily list).
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
     doc_type: Mapped[str] = mapped_column(String(40))
+    # What a document not tied to one case is about, e.g. "VNM:2026-11-23"; "" for a case's.
+    subject: Mapped[str] = mapped_column(String(40), default="")
     version: Mapped[int] = mapped_column(Integer)
     input_hash: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
@@ -96,7 +99,9 @@ class Document(Base):
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    __table_args__ = (UniqueConstraint("case_id", "doc_type", "version", name="uq_document_version"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "doc_type", "subject", "version", name="uq_document_version"),
+    )
 
 
 class DecisionRow(Base):

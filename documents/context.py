@@ -59,6 +59,7 @@ DOC_TITLES: dict[DocType, str] = {
     DocType.itinerary: "Travel itinerary",
     DocType.travel_letter: "Travel assistance letter",
     DocType.closure_report: "Case closure report",
+    DocType.embassy_daily_list: "Consolidated nationality verification list",
 }
 
 OUTCOME_LABELS: dict[Outcome, str] = {

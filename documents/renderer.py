@@ -13,17 +13,36 @@ Every page's running header carries a QR code of the document's verification lin
 code is made here, offline, as a small greyscale PNG ``data:`` URL (one pixel per module, drawn
 without interpolation, so it prints sharp at any size); the same link always gives the same
 bytes, so rendering stays deterministic.
+
+Fonts cost the most in Chinese, Japanese and Korean names: WeasyPrint embeds a subset of every
+font a document uses, and the Noto CJK collection is a 19 MB file of 65,000 glyphs. Subset with
+HarfBuzz (``libharfbuzz-subset`` 4.1 or later) it costs about 10 ms a document; WeasyPrint's
+fallback, fontTools, re-reads and re-subsets the whole collection for every document (2.8 s for
+a one-page letter naming a Chinese survivor, 11 s for a bilingual Chinese consent form, measured
+on the benchmark machine). :func:`font_subsetter` says which one is in use and the
+:class:`Renderer` warns once when it is fontTools (see BENCHMARKS.md).
+
+:func:`serve_renders` is the loop of a *render process*: a kept-warm renderer in a process of its
+own, so that several documents render at once on several cores (WeasyPrint's layout is pure
+Python: threads share one core). ``activities.deps.RenderPool`` starts and feeds them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import logging
+import os
+import pickle
+import select
+import struct
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import qrcode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -93,6 +112,7 @@ class Renderer:
         # Fail at start-up, not in the middle of a case, when a template is missing or broken.
         for doc_type in DocType:
             self.env.get_template(self.template_name(doc_type))
+        _warn_if_slow_subsetting()
         self.font_config = FontConfiguration()
         self._url_fetcher = URLFetcher(allowed_protocols={"data"})
         self.stylesheet = CSS(
@@ -132,3 +152,95 @@ class Renderer:
 def get_renderer() -> Renderer:
     """The process-wide renderer (templates, stylesheet and fonts loaded once)."""
     return Renderer()
+
+
+@lru_cache(maxsize=1)
+def font_subsetter() -> str:
+    """The library WeasyPrint subsets embedded fonts with: ``"HarfBuzz"`` or ``"fontTools"``."""
+    from weasyprint.pdf import fonts
+    from weasyprint.text.ffi import harfbuzz
+
+    if fonts.harfbuzz_subset and harfbuzz.hb_version_atleast(4, 1, 0):
+        return "HarfBuzz"
+    return "fontTools"
+
+
+@lru_cache(maxsize=1)
+def _warn_if_slow_subsetting() -> None:
+    if font_subsetter() != "HarfBuzz":
+        logging.getLogger(__name__).warning(
+            "fonts are subset with fontTools, not HarfBuzz: a document naming a survivor in Chinese, "
+            "Japanese or Korean script takes seconds to render; install libharfbuzz-subset0 (HarfBuzz "
+            "4.1 or later)"
+        )
+
+
+# -- render processes (see activities.deps.RenderPool) ------------------------------------------
+# One frame: 4 bytes of length (big-endian), then a pickle. Request: (doc_type, context).
+# Answer: ("ok", pdf bytes) or ("error", "ExceptionType: message").
+_FRAME = struct.Struct(">I")
+
+
+def write_frame(stream: BinaryIO, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    """The next frame's value; EOFError when the other side has gone."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError("the other side closed the pipe")
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the other side closed the pipe mid-frame")
+    return pickle.loads(data)
+
+
+IDLE_TRIM_SECONDS = 2.0
+
+
+def _release_free_memory() -> None:
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def serve_renders() -> None:
+    """Render documents read from stdin, answer on stdout, until stdin closes (the parent is gone).
+
+    Started by ``activities.deps.RenderPool`` as ``python -c "...serve_renders()"``: it imports
+    only the renderer (no Temporal, no database), builds one :class:`Renderer` and keeps it warm.
+    Anything printed goes to stderr, so stdout carries nothing but answers.
+    """
+    source = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    sink = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="render process: %(message)s")
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    renderer = get_renderer()
+    write_frame(sink, ("ready", os.getpid()))
+    while True:
+        # One request at a time (the parent waits for each answer), so nothing waits in the
+        # reader's buffer when the pipe itself has nothing to read.
+        if not select.select([source], [], [], IDLE_TRIM_SECONDS)[0]:
+            # Idle: give the memory freed by the last documents back to the system (glibc keeps
+            # it otherwise: about 50 MB a process after a few dozen documents).
+            _release_free_memory()
+            select.select([source], [], [], None)
+        try:
+            doc_type, context = read_frame(source)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", renderer.render(doc_type, context).pdf)
+        except Exception as err:  # noqa: BLE001 - reported to the activity, which fails and retries
+            answer = ("error", f"{type(err).__name__}: {err}")
+        try:
+            write_frame(sink, answer)
+        except BrokenPipeError:
+            return

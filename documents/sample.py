@@ -170,6 +170,39 @@ def sample_facts(profile: SurvivorProfile, opened: date) -> dict[DocType, dict[s
     }
 
 
+def _sample_list(profile: SurvivorProfile, today: date, settings: Settings, renderer: Any) -> bytes:
+    """An embassy's daily list naming this survivor and two more of the same nationality."""
+    from datetime import UTC, datetime
+
+    from documents.embassy_list import ListEntry, list_context
+
+    others = [
+        profile.model_copy(
+            update={
+                "given_names": f"{profile.given_names} {suffix}",
+                "date_of_birth": profile.date_of_birth - timedelta(days=400 * n),
+            }
+        )
+        for n, suffix in enumerate(("B", "C"), start=1)
+    ]
+    since = datetime.combine(today - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+    entries = [
+        ListEntry(f"RP-SAMPLE{n}", p, since, ["nationality", "etd"]) for n, p in enumerate([profile, *others])
+    ]
+    code = verification_code("list:sample", DocType.embassy_daily_list.value, 1, "sample")
+    context = list_context(
+        profile.nationality,
+        today,
+        entries,
+        settings.organisation,
+        code,
+        verify_url(settings.public_url, code),
+        1,
+    )
+    context["specimen"] = True
+    return renderer.render(DocType.embassy_daily_list, context).pdf
+
+
 def render_samples(outdir: Path, language: str | None = None, settings: Settings | None = None) -> list[Path]:
     """Render a specimen of every document type into ``outdir``; return the PDFs and PNGs.
 
@@ -193,6 +226,17 @@ def render_samples(outdir: Path, language: str | None = None, settings: Settings
     converting: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         for doc_type in DocType:
+            if doc_type == DocType.embassy_daily_list:
+                pdf = outdir / f"{doc_type.value}.pdf"
+                pdf.write_bytes(_sample_list(profile, today, settings, renderer))
+                png = pdf.with_suffix(".png")
+                command = [pdftoppm, "-png", "-r", str(PNG_RESOLUTION), "-f", "1", "-l", "1", "-singlefile"]
+                process = subprocess.Popen(
+                    [*command, str(pdf), str(png.with_suffix(""))], stderr=subprocess.PIPE
+                )
+                converting.append((process, png))
+                paths += [pdf, png]
+                continue
             issued_on = opened + timedelta(days=ISSUE_DAY[doc_type])
             digest = input_hash(
                 {

@@ -65,11 +65,16 @@ def _ref(row: Document) -> DocumentRef:
     )
 
 
-def _latest(db: Database, case_id: str, doc_type: str) -> Document | None:
+def _same_document(case_id: str | None, doc_type: str, subject: str) -> list[Any]:
+    owner = Document.case_id.is_(None) if case_id is None else Document.case_id == case_id
+    return [owner, Document.doc_type == doc_type, Document.subject == subject]
+
+
+def _latest(db: Database, case_id: str | None, doc_type: str, subject: str = "") -> Document | None:
     with db.session() as session:
         return session.scalar(
             select(Document)
-            .where(Document.case_id == case_id, Document.doc_type == doc_type)
+            .where(*_same_document(case_id, doc_type, subject))
             .order_by(Document.version.desc())
             .limit(1)
         )
@@ -89,18 +94,20 @@ class DocumentStore:
     def store(
         self,
         *,
-        case_id: str,
+        case_id: str | None,
         doc_type: str,
         digest: str,
         issued_on: date,
         issuer: str,
         render: Callable[[int, str], bytes],
+        subject: str = "",
     ) -> DocumentRef:
         """Return the document for this input, rendering it only if it does not exist yet.
 
-        ``render(version, verification_code)`` returns the PDF bytes.
+        ``render(version, verification_code)`` returns the PDF bytes. A document about several
+        cases has no ``case_id`` and a ``subject`` instead (an embassy's list: "VNM:2026-11-23").
         """
-        with self._lock(case_id, doc_type):
+        with self._lock(case_id or subject, doc_type):
             return self._store(
                 case_id=case_id,
                 doc_type=doc_type,
@@ -108,33 +115,37 @@ class DocumentStore:
                 issued_on=issued_on,
                 issuer=issuer,
                 render=render,
+                subject=subject,
             )
 
     def _store(
         self,
         *,
-        case_id: str,
+        case_id: str | None,
         doc_type: str,
         digest: str,
         issued_on: date,
         issuer: str,
         render: Callable[[int, str], bytes],
+        subject: str,
     ) -> DocumentRef:
-        latest = _latest(self.db, case_id, doc_type)
+        latest = _latest(self.db, case_id, doc_type, subject)
         if latest is not None and latest.input_hash == digest:
             return _ref(latest)
         version = latest.version + 1 if latest else 1
-        code = verification_code(case_id, doc_type, version, digest)
+        owner = case_id or f"list:{subject}"
+        code = verification_code(owner, doc_type, version, digest)
         pdf = render(version, code)
-        folder = self.root / case_id
+        folder = self.root / case_id if case_id else self.root / "embassy-lists" / subject.replace(":", "-")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{doc_type}-v{version}.pdf"
         tmp = folder / f".{doc_type}-v{version}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(pdf)
         row = Document(
-            id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{case_id}:{doc_type}:{version}")),
+            id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{owner}:{doc_type}:{version}")),
             case_id=case_id,
             doc_type=doc_type,
+            subject=subject,
             version=version,
             input_hash=digest,
             sha256=hashlib.sha256(pdf).hexdigest(),
@@ -149,11 +160,7 @@ class DocumentStore:
             with self.db.session() as session:
                 session.execute(
                     update(Document)
-                    .where(
-                        Document.case_id == case_id,
-                        Document.doc_type == doc_type,
-                        Document.version < version,
-                    )
+                    .where(*_same_document(case_id, doc_type, subject), Document.version < version)
                     .values(superseded=True)
                 )
                 session.add(row)
@@ -163,7 +170,7 @@ class DocumentStore:
                 os.replace(tmp, path)
         except IntegrityError:
             # Another attempt stored this version first: the one in the database stands.
-            existing = _latest(self.db, case_id, doc_type)
+            existing = _latest(self.db, case_id, doc_type, subject)
             if existing is None or existing.input_hash != digest:
                 raise
             return _ref(existing)

@@ -335,6 +335,26 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embassy_lists(args: argparse.Namespace) -> int:
+    """Make and mail today's consolidated lists now (the Schedule does it each morning)."""
+    from datetime import UTC, datetime
+
+    from activities.deps import Deps
+    from activities.embassy_lists import EmbassyListActivities
+    from contracts.messages import EmbassyListsRequest
+
+    settings = _settings(args)
+    lists = EmbassyListActivities(Deps.from_settings(settings)).send_embassy_lists(
+        EmbassyListsRequest(list_date=datetime.now(UTC).date())
+    )
+    for item in lists:
+        state = "mailed" if item.mailed else "already mailed"
+        print(f"{item.nationality}: {item.cases} survivor(s), list v{item.version} {state}")
+    if not lists:
+        print("no survivor is awaiting an embassy")
+    return 0
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     from repatriation.retention import purge
     from repatriation.temporal import connect
@@ -462,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
             lambda a: {"confirmed": bool(a.confirm), "reason": a.refuse, **_note(a)},
         )
     )
+    embassy.add_parser(
+        "lists", help="make and mail today's consolidated list for each embassy now"
+    ).set_defaults(func=cmd_embassy_lists)
     p = with_actor(embassy.add_parser("etd", help="record an ETD issued or refused"))
     p.add_argument("case")
     p.add_argument("--number")

@@ -25,7 +25,7 @@ from activities.deps import Deps
 from database import ledger
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
-from repatriation.temporal import build_worker, connect
+from repatriation.temporal import build_worker, connect, ensure_daily_lists_schedule
 
 log = get_logger(component="stack")
 
@@ -172,6 +172,7 @@ async def embedded_stack(
             client = await wait_for_temporal(settings, None)
         deps = Deps.from_settings(settings)
         ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
+        await ensure_daily_lists_schedule(client, settings)
         with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
             worker = build_worker(client, deps, executor)
             async with worker, contextlib.AsyncExitStack() as web:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.deps import Deps
+from activities.deps import Deps, available_cores
 from activities.registry import build_activities
 from activities.stuck import StuckInterceptor
 from repatriation.codec import data_converter
 from repatriation.settings import Settings
+from workflows.embassy_lists import EmbassyListsWorkflow
 from workflows.repatriation import RepatriationWorkflow
 
-WORKFLOWS = [RepatriationWorkflow]
+WORKFLOWS = [RepatriationWorkflow, EmbassyListsWorkflow]
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -43,7 +47,55 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     )
 
 
-def build_worker(client: Client, deps: Deps, executor: ThreadPoolExecutor) -> Worker:
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much a worker holds and does at once (measured by ``repatriation bench``; the figures
+    are in BENCHMARKS.md).
+
+    - ``max_cached_workflows``: workflows kept in memory between their tasks; beyond it the least
+      recently used is evicted and replays its history at its next task. 1,500 holds a release of
+      1,000 cases in flight without replays, and bounds the memory of cases waiting on people.
+    - ``render_processes``: kept-warm render processes (0: render in the activity threads; None:
+      one per core).
+    - ``shared_workflow_modules``: load the ``workflows`` package once for every workflow instead
+      of once per workflow in the sandbox (about 200 KB less per cached workflow and a cheaper
+      start). Those modules are then not checked by the sandbox's restrictions, so the tests run
+      with it off and catch a non-deterministic call there.
+    """
+
+    max_cached_workflows: int = 1500
+    max_concurrent_workflow_tasks: int | None = None
+    render_processes: int | None = 0
+    shared_workflow_modules: bool = False
+
+    @classmethod
+    def deployed(cls) -> WorkerTuning:
+        """A worker process of its own (``python worker.py``)."""
+        return cls(render_processes=None, shared_workflow_modules=True)
+
+    def processes(self) -> int:
+        return available_cores() if self.render_processes is None else self.render_processes
+
+
+def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> dict[str, Any]:
+    """The Worker's concurrency, cache and sandbox options (shared with the benchmark's bare
+    worker)."""
+    tuning = tuning or WorkerTuning()
+    options: dict[str, Any] = {
+        "max_concurrent_activities": settings.activity_threads,
+        "max_cached_workflows": tuning.max_cached_workflows,
+    }
+    if tuning.max_concurrent_workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
+    if tuning.shared_workflow_modules:
+        restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
+        options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
+    return options
+
+
+def build_worker(
+    client: Client, deps: Deps, executor: ThreadPoolExecutor, tuning: WorkerTuning | None = None
+) -> Worker:
     """A worker for every workflow and activity. ``executor`` runs the blocking activities."""
     return Worker(
         client,
@@ -51,23 +103,55 @@ def build_worker(client: Client, deps: Deps, executor: ThreadPoolExecutor) -> Wo
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         activity_executor=executor,
-        max_concurrent_activities=deps.settings.activity_threads,
-        max_cached_workflows=2000,
         interceptors=[StuckInterceptor(deps.db, deps.settings.stuck_after_attempts)],
+        **worker_options(deps.settings, tuning),
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run a worker until ``stop`` is set; then it finishes the activities in hand (graceful)."""
+async def run_worker(
+    settings: Settings, stop: asyncio.Event | None = None, tuning: WorkerTuning | None = None
+) -> None:
+    """Run a worker until ``stop`` is set; then it finishes the activities in hand (graceful).
+
+    Documents render in a pool of kept-warm render processes, one per core (``tuning``)."""
     from repatriation import metrics
 
+    tuning = tuning or WorkerTuning.deployed()
     runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
     client = await connect(settings, runtime)
-    deps = Deps.from_settings(settings)
-    with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
-        worker = build_worker(client, deps, executor)
-        if stop is None:
-            await worker.run()
-            return
-        async with worker:
-            await stop.wait()
+    deps = Deps.from_settings(settings, render_processes=tuning.processes())
+    try:
+        with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
+            worker = build_worker(client, deps, executor, tuning)
+            if stop is None:
+                await worker.run()
+                return
+            async with worker:
+                await stop.wait()
+    finally:
+        deps.close()
+
+
+async def ensure_daily_lists_schedule(client: Client, settings: Settings, cron: str = "0 6 * * *") -> None:
+    """The Schedule that sends the embassies their consolidated lists each morning (UTC)."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleSpec,
+    )
+
+    from workflows.embassy_lists import SCHEDULE_ID
+
+    try:
+        await client.create_schedule(
+            SCHEDULE_ID,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    EmbassyListsWorkflow.run, id=SCHEDULE_ID, task_queue=settings.task_queue
+                ),
+                spec=ScheduleSpec(cron_expressions=[cron]),
+            ),
+        )
+    except ScheduleAlreadyRunningError:
+        pass

@@ -67,8 +67,9 @@ def upgrade() -> None:
     op.create_table(
         "documents",
         sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=True),
         sa.Column("doc_type", sa.String(length=40), nullable=False),
+        sa.Column("subject", sa.String(length=40), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("input_hash", sa.String(length=64), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -80,7 +81,7 @@ def upgrade() -> None:
         sa.Column("created_at", Utc(), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("case_id", "doc_type", "version", name="uq_document_version"),
+        sa.UniqueConstraint("case_id", "doc_type", "subject", "version", name="uq_document_version"),
         sa.UniqueConstraint("verification_code"),
     )
     op.create_index("ix_documents_case_id", "documents", ["case_id"])

@@ -1,0 +1,144 @@
+"""Each day, one consolidated list per embassy of every survivor awaiting it, mailed once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.notices import deliver, recipient
+from activities.profiles import parse_profile
+from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
+from contracts.state import Role
+from database.models import Case, NoticeRow
+from documents.embassy_list import ListEntry, list_context
+from documents.store import DocumentStore, input_hash
+from documents.verify import verify_url
+from repatriation.logs import get_logger
+
+AWAITED_FROM_EMBASSY = ("nationality", "etd")
+
+
+class EmbassyListActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+
+    def _awaiting(self) -> dict[str, list[ListEntry]]:
+        by_country: dict[str, list[ListEntry]] = defaultdict(list)
+        with self.deps.db.session() as session:
+            for case in session.scalars(select(Case).where(Case.outcome.is_(None)).order_by(Case.opened_at)):
+                pending = [
+                    p for p in (case.state or {}).get("pending", []) if p["kind"] in AWAITED_FROM_EMBASSY
+                ]
+                if not pending or not (case.profile or {}).get("consent", {}).get("disclosure_to_embassy"):
+                    continue
+                since = min(datetime.fromisoformat(p["since"]) for p in pending)
+                by_country[case.nationality].append(
+                    ListEntry(case.reference, parse_profile(case), since, [p["kind"] for p in pending])
+                )
+        return by_country
+
+    @activity.defn(name="send_embassy_lists")
+    def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
+        settings, day = self.deps.settings, request.list_date
+        sent: list[EmbassyList] = []
+        for nationality, entries in sorted(self._awaiting().items()):
+            entries.sort(key=lambda e: (e.waiting_since, e.reference))
+            subject = f"{nationality}:{day.isoformat()}"
+            digest = input_hash(
+                {
+                    "subject": subject,
+                    "issuer": settings.organisation,
+                    "entries": [
+                        (e.reference, e.profile.model_dump(mode="json"), e.awaiting) for e in entries
+                    ],
+                }
+            )
+
+            def render(
+                version: int, code: str, entries: list[ListEntry] = entries, nat: str = nationality
+            ) -> bytes:
+                context = list_context(
+                    nat,
+                    day,
+                    entries,
+                    settings.organisation,
+                    code,
+                    verify_url(settings.public_url, code),
+                    version,
+                )
+                return self.deps.renderer().render(DocType.embassy_daily_list, context).pdf
+
+            ref = self.store.store(
+                case_id=None,
+                doc_type=DocType.embassy_daily_list,
+                digest=digest,
+                issued_on=day,
+                issuer=settings.organisation,
+                render=render,
+                subject=subject,
+            )
+            mailed = self._mail(
+                nationality, day.isoformat(), ref.document_id, ref.version, Path(ref.path), len(entries)
+            )
+            sent.append(
+                EmbassyList(
+                    nationality=nationality,
+                    cases=len(entries),
+                    document_id=ref.document_id,
+                    version=ref.version,
+                    mailed=mailed,
+                )
+            )
+            get_logger(case_id=None, stage="embassy").info(
+                "embassy list", nationality=nationality, cases=len(entries)
+            )
+        return sent
+
+    def _mail(
+        self, nationality: str, day: str, document_id: str, version: int, path: Path, count: int
+    ) -> bool:
+        """Mail the list once per version (a list that grew during the day goes out again)."""
+        settings = self.deps.settings
+        notice_id = f"list:{nationality}:{day}:v{version}"
+        with self.deps.db.session() as session:
+            if session.get(NoticeRow, notice_id) is not None:
+                return False
+        to = recipient(settings, Role.liaison, nationality)
+        message = EmailMessage()
+        message["From"], message["To"] = settings.mail_from, to
+        message["Subject"] = f"Survivors awaiting your decisions on {day}: {count} case(s)"
+        message["Date"] = format_datetime(datetime.now(UTC))
+        key = f"list-{nationality}-{day}-v{version}"
+        message["Message-ID"] = f"<{key}@repatriation>"
+        message.set_content(
+            f"Please find attached today's consolidated list of the {count} survivor(s) awaiting your "
+            "verification of nationality and emergency travel documents."
+        )
+        message.add_attachment(
+            path.read_bytes(),
+            maintype="application",
+            subtype="pdf",
+            filename=f"embassy-list-{nationality}-{day}-v{version}.pdf",
+        )
+        deliver(settings, message, key)
+        with self.deps.db.session() as session:
+            if session.get(NoticeRow, notice_id) is None:
+                session.add(
+                    NoticeRow(
+                        id=notice_id,
+                        case_id=notice_id[:36],
+                        kind="embassy_list",
+                        to_address=to,
+                        subject=str(message["Subject"]),
+                        sent_at=datetime.now(UTC),
+                    )
+                )
+        return True

@@ -1,0 +1,223 @@
+"""The journey: N survivors opened at once and driven to closure by robots, then measured from
+the read model (the timeline of every case), the documents table and Temporal's histories."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.client import Client
+
+from access.actor import Actor
+from bench.bare_temporal import Shape
+from bench.measure import MemoryWatch, percentile
+from bench.robots import Robots
+from bench.survivors import open_request, survivors
+from contracts.state import Role, Stage
+from database.engine import Database
+from database.models import Case, Document
+from repatriation.service import CaseService
+
+EMBASSY_REQUEST = "nationality_request"
+STAGES = [s.value for s in Stage]
+
+
+@dataclass
+class JourneyResult:
+    cases: int
+    started_at: datetime
+    open_seconds: float = 0.0
+    seconds: float = 0.0
+    finished: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+    cases_per_second: float = 0.0
+    stage_latency: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    case_latency: dict[str, float | None] = field(default_factory=dict)
+    embassy_requests: int = 0
+    embassy_needed: int = 0
+    embassy_all_out_seconds: float | None = None
+    embassy_latency: dict[str, float | None] = field(default_factory=dict)
+    documents: int = 0
+    documents_by_type: dict[str, int] = field(default_factory=dict)
+    decisions: int = 0
+    robot_turnaround: dict[str, float | None] = field(default_factory=dict)
+    robot_errors: int = 0
+    peak_worker_mb: float = 0.0
+    peak_worker_total_mb: float = 0.0
+    shapes: list[Shape] = field(default_factory=list)
+    case_ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("shapes", "case_ids")}
+        out["started_at"] = self.started_at.isoformat()
+        acts = [s.activities for s in self.shapes]
+        ups = [s.updates for s in self.shapes]
+        out["activities_per_case"] = sum(acts) / len(acts) if acts else None
+        out["updates_per_case"] = sum(ups) / len(ups) if ups else None
+        return out
+
+
+def _p(values: list[float]) -> dict[str, float | None]:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values, default=None)}
+
+
+async def open_all(
+    service: CaseService, people: list[dict[str, Any]], prefix: str, actor: Actor, concurrency: int = 50
+) -> list[str]:
+    """Open every case at once (``concurrency`` requests in flight); the case ids, in order."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, person: dict[str, Any]) -> str:
+        async with limit:
+            opened = await service.open_case(open_request(person, f"{prefix}-{index:05d}"), actor)
+            return opened.case_id
+
+    return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(people))))
+
+
+def _stage_times(history: list[dict[str, Any]]) -> dict[str, tuple[datetime, datetime]]:
+    """Per stage: (first event, the event that ended it)."""
+    begun: dict[str, datetime] = {}
+    ended: dict[str, datetime] = {}
+    previous: datetime | None = None
+    for event in history:
+        stage, kind, at = event["stage"], event["event"], datetime.fromisoformat(event["at"])
+        if stage not in begun:
+            # Closing begins when the last stage before it ended.
+            begun[stage] = previous if stage == "closed" and previous else at
+        previous = at
+        if kind in ("completed", "skipped", "stopped", "closed") and stage not in ended:
+            ended[stage] = at
+    return {s: (begun[s], ended[s]) for s in begun if s in ended}
+
+
+def holds_passport(profile: dict[str, Any], day: date) -> bool:
+    evidence = profile.get("evidence") or {}
+    expiry = evidence.get("passport_expiry")
+    return bool(evidence.get("passport_held") and expiry and date.fromisoformat(expiry) > day)
+
+
+def measure(db: Database, case_ids: list[str], started_at: datetime, result: JourneyResult) -> None:
+    ids = set(case_ids)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    whole: list[float] = []
+    outcomes: Counter[str] = Counter()
+    needed = 0
+    opened: dict[str, datetime] = {}
+    with db.session() as session:
+        rows = session.execute(
+            select(Case.id, Case.opened_at, Case.closed_at, Case.outcome, Case.state, Case.profile)
+        ).all()
+        docs = session.execute(select(Document.case_id, Document.doc_type, Document.created_at)).all()
+    for row in rows:
+        if row.id not in ids:
+            continue
+        opened[row.id] = row.opened_at
+        outcomes[row.outcome or "open"] += 1
+        state = row.state or {}
+        for stage, (begin, end) in _stage_times(state.get("history", [])).items():
+            latencies[stage].append((end - begin).total_seconds())
+        if row.closed_at:
+            whole.append((row.closed_at - row.opened_at).total_seconds())
+        if not holds_passport(row.profile, row.opened_at.date()):
+            needed += 1  # an ETD, so the embassy must be asked
+    embassy: list[datetime] = []
+    per_case: list[float] = []
+    by_type: Counter[str] = Counter()
+    for doc in docs:
+        if doc.case_id not in ids:
+            continue
+        by_type[doc.doc_type] += 1
+        if doc.doc_type == EMBASSY_REQUEST:
+            embassy.append(doc.created_at)
+            per_case.append((doc.created_at - opened[doc.case_id]).total_seconds())
+    result.outcomes = dict(outcomes)
+    result.stage_latency = {s: _p(latencies[s]) for s in STAGES if latencies.get(s)}
+    result.case_latency = _p(whole)
+    result.embassy_requests = len(embassy)
+    result.embassy_needed = needed
+    result.embassy_all_out_seconds = (max(embassy) - started_at).total_seconds() if embassy else None
+    result.embassy_latency = _p(per_case)
+    result.documents = sum(by_type.values())
+    result.documents_by_type = dict(by_type)
+
+
+async def shapes_of(client: Client, case_ids: list[str], concurrency: int = 16) -> list[Shape]:
+    """Activities and Updates each case's workflow ran (from its history)."""
+    from temporalio.api.enums.v1 import EventType
+
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(case_id: str) -> Shape:
+        async with limit:
+            history = await client.get_workflow_handle(f"repatriation-{case_id}").fetch_history()
+        kinds = Counter(e.event_type for e in history.events)
+        return Shape(
+            activities=kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
+            updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
+        )
+
+    return list(await asyncio.gather(*(one(c) for c in case_ids)))
+
+
+async def run_journey(
+    service: CaseService,
+    client: Client,
+    worker_pid: int,
+    count: int,
+    today: date,
+    organisation: str,
+    timeout: float,
+    progress: Any = print,
+) -> JourneyResult:
+    people = survivors(count, today, start=0)
+    actor = Actor("bench-caseworker", Role.caseworker, organisation, source="bench")
+    watch = MemoryWatch(worker_pid).start()
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    result = JourneyResult(cases=count, started_at=started_at)
+    case_ids = await open_all(service, people, "bench-journey", actor)
+    result.case_ids = case_ids
+    result.open_seconds = time.perf_counter() - t0
+    progress(f"  {count} cases opened in {result.open_seconds:.1f} s; robots deciding")
+    robots = Robots(service, organisation, set(case_ids))
+    reporter = asyncio.ensure_future(_report_progress(service.db, set(case_ids), t0, progress))
+    try:
+        result.finished = await robots.run(timeout)
+    finally:
+        reporter.cancel()
+    result.seconds = time.perf_counter() - t0
+    await watch.stop()
+    result.cases_per_second = count / result.seconds if result.seconds else 0.0
+    result.decisions = robots.decided
+    result.robot_errors = robots.errors
+    result.robot_turnaround = _p(robots.turnaround)
+    result.peak_worker_mb = watch.peak_main_mb
+    result.peak_worker_total_mb = watch.peak_total_mb
+    measure(service.db, case_ids, started_at, result)
+    result.shapes = await shapes_of(client, case_ids)
+    return result
+
+
+async def _report_progress(db: Database, ids: set[str], t0: float, progress: Any, every: float = 30) -> None:
+    while True:
+        await asyncio.sleep(every)
+
+        def count() -> tuple[int, int]:
+            with db.session() as session:
+                rows = session.execute(select(Case.id, Case.outcome)).all()
+                docs = session.scalars(
+                    select(Document.case_id).where(Document.doc_type == EMBASSY_REQUEST)
+                ).all()
+            closed = sum(1 for r in rows if r.id in ids and r.outcome)
+            return closed, sum(1 for d in docs if d in ids)
+
+        closed, embassy = await asyncio.to_thread(count)
+        progress(
+            f"  {time.perf_counter() - t0:6.0f} s: {closed}/{len(ids)} closed, {embassy} embassy requests out"
+        )

@@ -1,0 +1,315 @@
+"""The figures beside their targets: on the console and in BENCHMARKS.md.
+
+BENCHMARKS.md is rewritten by every run, except its hand-written section "What each change
+gained" (and whatever follows it), which is kept as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+KEPT_HEADING = "## What each change gained"
+
+# name -> (target text, test of the measured value)
+TARGET_RATIO = 1.25
+TARGET_EMBASSY_SECONDS = 180.0
+TARGET_EMBASSY_CASES = 1000
+TARGET_STUCK_P95_MS = 100.0
+TARGET_STUCK_CASES = 10_000
+TARGET_WORKER_MB = 400.0
+TARGET_CJK_RATIO = 2.0
+
+
+def _f(value: float | None, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "–"}[ok]
+
+
+def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, target, verdict) rows."""
+    rows: list[tuple[str, str, str, str]] = []
+    options = results.get("options", {})
+    journey = results.get("journey")
+    if journey:
+        n = journey["cases"]
+        rows.append(("Cases per second (whole journey)", _f(journey["cases_per_second"], digits=2), "–", "–"))
+        ratio = results.get("ratio")
+        if ratio is not None:
+            rows.append(
+                (
+                    "Journey time ÷ (bare Temporal + bare paperwork)",
+                    f"{_f(journey['seconds'], ' s')} ÷ ({_f(results['bare_temporal']['seconds'], ' s')} + "
+                    f"{_f(results['bare_paperwork']['estimated_seconds'], ' s')}) = **{ratio:.2f}**",
+                    f"≤ {TARGET_RATIO}",
+                    _verdict(ratio <= TARGET_RATIO),
+                )
+            )
+        out = journey.get("embassy_all_out_seconds")
+        ok = None
+        if out is not None and journey["embassy_requests"] >= journey["embassy_needed"]:
+            ok = out <= TARGET_EMBASSY_SECONDS if n >= TARGET_EMBASSY_CASES else None
+        rows.append(
+            (
+                f"Every embassy request out, {n} survivors opened at once",
+                f"**{_f(out, ' s')}** ({journey['embassy_requests']} of {journey['embassy_needed']} needed)",
+                f"≤ {TARGET_EMBASSY_SECONDS:.0f} s for {TARGET_EMBASSY_CASES:,}",
+                _verdict(ok) if n >= TARGET_EMBASSY_CASES else f"not comparable ({n} cases)",
+            )
+        )
+        rows.append(
+            (
+                "Worker peak memory during the journey (worker + render processes)",
+                f"{_f(journey['peak_worker_mb'], ' MB', 0)} + "
+                f"{_f(journey['peak_worker_total_mb'] - journey['peak_worker_mb'], ' MB', 0)} "
+                f"(peak of the sum {_f(journey['peak_worker_total_mb'], ' MB', 0)})",
+                "–",
+                "–",
+            )
+        )
+    scale = results.get("scale")
+    if scale:
+        waiting = scale["waiting"]
+        comparable = waiting >= TARGET_STUCK_CASES
+        p95 = scale["stuck_ms"].get("p95")
+        rows.append(
+            (
+                f"Stuck list p95, {waiting:,} open cases ({scale['stuck_cases']:,} stuck)",
+                f"**{_f(p95, ' ms')}**",
+                f"≤ {TARGET_STUCK_P95_MS:.0f} ms with {TARGET_STUCK_CASES:,}",
+                _verdict(p95 <= TARGET_STUCK_P95_MS) if comparable and p95 is not None else "not comparable",
+            )
+        )
+        total = scale["worker_mb"] + scale["render_processes_mb"]
+        rows.append(
+            (
+                f"Worker resident memory, {waiting:,} cases waiting ({scale['real']:,} real workflows)",
+                f"**{_f(total, ' MB', 0)}** (worker {_f(scale['worker_mb'], ' MB', 0)} + render processes "
+                f"{_f(scale['render_processes_mb'], ' MB', 0)}); "
+                f"{_f(scale['worker_mb_after_idle'], ' MB', 0)} "
+                "once the idle render processes stopped",
+                f"< {TARGET_WORKER_MB:.0f} MB with {TARGET_STUCK_CASES:,}",
+                _verdict(total < TARGET_WORKER_MB) if comparable else "not comparable",
+            )
+        )
+    cjk = results.get("cjk")
+    if cjk:
+        letter = cjk["nationality_request"]
+        rows.append(
+            (
+                "Embassy request naming a survivor in Chinese ÷ the same in Latin script",
+                f"{_f(letter['chinese_ms'], ' ms', 0)} ÷ {_f(letter['latin_ms'], ' ms', 0)} = "
+                f"**{letter['ratio']:.2f}**",
+                f"≤ {TARGET_CJK_RATIO:.0f}",
+                _verdict(letter["ratio"] <= TARGET_CJK_RATIO),
+            )
+        )
+    _ = options
+    return rows
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def console(results: dict[str, Any]) -> str:
+    width = max((len(r[0]) for r in figures(results)), default=10)
+    lines = ["", "Figure".ljust(width) + "  measured  |  target  |  verdict"]
+    for name, value, target, verdict in figures(results):
+        lines.append(
+            f"{name.ljust(width)}  {value.replace('**', '')}  |  {target}  |  {verdict.replace('**', '')}"
+        )
+    journey = results.get("journey")
+    if journey and journey.get("stage_latency"):
+        lines.append("\nPer stage (seconds, from the cases' timelines): p50 / p95")
+        for stage, p in journey["stage_latency"].items():
+            lines.append(f"  {stage:<17} {_f(p['p50'], digits=2):>8} / {_f(p['p95'], digits=2)}")
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], kept: str) -> str:
+    m = results["machine"]
+    o = results["options"]
+    journey = results.get("journey")
+    parts = [
+        "# Benchmarks",
+        "",
+        "Written by `repatriation bench` (see `repatriation bench --help`; `--quick` runs in a minute or "
+        "two). Everything runs on the embedded stack on a fresh temporary data folder and free ports: the "
+        "Temporal dev server (SQLite), the app database (SQLite), and a worker process as deployed "
+        "(`python worker.py`: documents render in kept-warm render processes, one per core). Robot "
+        "caseworkers, liaisons and supervisors take every decision the moment it is pending, through "
+        "the service layer. Speed is measured here, never by a timed test.",
+        "",
+        "## The run",
+        "",
+        f"- **Date**: {results['date']}",
+        f"- **Command**: `{results['command']}` (took {results['seconds'] / 60:.1f} min)",
+        f"- **Machine**: {m['cpu']}, {m['memory']}; {m['os']}; load average before the run "
+        f"{m['load_before']}, after it {m.get('load_after', '?')} (other work on the machine counts)",
+        f"- **Software**: Python {m['python']}; {m['packages']}; {m['fonts']}",
+        f"- **Settings**: {o['render_processes']} render processes, {o['activity_threads']} "
+        "activity threads, "
+        f"{o['cache'] or 'default'} cached workflows"
+        + (f"; bare paperwork on a {o['paperwork_share']:.0%} sample" if o["paperwork_share"] < 1 else ""),
+        "",
+        _table(["Figure", "Measured", "Target", ""], figures(results)),
+        "",
+    ]
+    if journey:
+        parts += [
+            "## The journey",
+            "",
+            f"{journey['cases']:,} synthetic survivors (seven nationalities, names in Latin, "
+            "Vietnamese, Chinese, "
+            "Thai, Burmese and Lao script; minors, pregnancies, medical needs; a few holding their passport) "
+            f"opened at once ({_f(journey['open_seconds'], ' s')} to open them all), then driven to closure: "
+            f"{_f(journey['seconds'], ' s')} in all, {journey['decisions']:,} decisions, "
+            f"{journey['documents']:,} documents, "
+            f"{_f(journey.get('activities_per_case'), digits=1)} activities and "
+            f"{_f(journey.get('updates_per_case'), digits=1)} Updates per case. Outcomes: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(journey["outcomes"].items()))
+            + ".",
+            "",
+            "Per stage, from each case's timeline (a stage's first event to the event that ended it; the "
+            "stages with a person's decision include the robots' turnaround, "
+            f"p50 {_f(journey['robot_turnaround'].get('p50'), ' s', 2)}, "
+            f"p95 {_f(journey['robot_turnaround'].get('p95'), ' s', 2)}):",
+            "",
+            _table(
+                ["Stage", "p50", "p95", "max"],
+                [
+                    (s, _f(p["p50"], " s", 2), _f(p["p95"], " s", 2), _f(p["max"], " s", 2))
+                    for s, p in journey["stage_latency"].items()
+                ]
+                + [
+                    (
+                        "whole case",
+                        _f(journey["case_latency"]["p50"], " s", 2),
+                        _f(journey["case_latency"]["p95"], " s", 2),
+                        _f(journey["case_latency"]["max"], " s", 2),
+                    ),
+                    (
+                        "opened → embassy request",
+                        _f(journey["embassy_latency"]["p50"], " s", 2),
+                        _f(journey["embassy_latency"]["p95"], " s", 2),
+                        _f(journey["embassy_latency"]["max"], " s", 2),
+                    ),
+                ],
+            ),
+            "",
+        ]
+    if "bare_temporal" in results:
+        bt, bp = results["bare_temporal"], results["bare_paperwork"]
+        sampled = bp["documents"] < bp["all_documents"]
+        parts += [
+            "## The limit on this machine",
+            "",
+            f"- **Bare Temporal**: {bt['workflows']:,} workflows, each with the activities and "
+            "Updates its case "
+            f"had (no-op activities, a deadline timer per wait), on a worker process with the same options: "
+            f"{_f(bt['seconds'], ' s')} ({bt['per_second']:.1f} workflows/s).",
+            f"- **Bare paperwork**: {bp['documents']:,} "
+            + (f"of the {bp['all_documents']:,} " if sampled else "")
+            + f"documents of the journey rendered with nothing else (same render processes, no database, "
+            f"no Temporal): {_f(bp['seconds'], ' s')}"
+            + (f", so {_f(bp['estimated_seconds'], ' s')} for all of them (extrapolated)" if sampled else "")
+            + f"; {bp['documents_per_second']:.2f} documents/s.",
+            f"- **Journey ÷ limit**: {_f(journey['seconds'] if journey else None, ' s')} ÷ "
+            f"{_f(results['limit_seconds'], ' s')} = {results['ratio']:.2f}.",
+            "",
+            "Mean time per document, by type (bare paperwork, including waiting for a free render process):",
+            "",
+            _table(["Document", "ms"], [(k, _f(v, digits=0)) for k, v in bp["per_document_ms"].items()]),
+            "",
+        ]
+    scale = results.get("scale")
+    if scale:
+        filled = scale["waiting"] - scale["real"]
+        parts += [
+            "## Scale: open cases waiting on people",
+            "",
+            f"- {scale['real']:,} real cases opened through the service: each rendered its consent form, ran "
+            f"its identity checks and waits at identity attestation ({_f(scale['real_seconds'], ' s', 0)}).",
+        ]
+        if filled:
+            parts.append(
+                f"- {filled:,} more open cases written straight into the database, cloned from a "
+                "real waiting "
+                "case (own survivor, own opening time over the last ten days, so those past the seven-day "
+                "deadline are overdue, and one in 97 has a failing step), and "
+                + (
+                    f"{scale['temporal_fill']:,} workflows waiting on an Update with a deadline "
+                    "timer started "
+                    "on the Temporal server (bare workflows, served by the bare worker)."
+                    if scale["temporal_fill"]
+                    else "no workflows on the server for them."
+                )
+            )
+        parts += [
+            f"- Stuck list (`CaseService.stuck_for` as a supervisor: all reasons, overdue, a stage, a "
+            f"nationality; up to 500 items, {scale['stuck_items_returned']} returned): p50 "
+            f"{_f(scale['stuck_ms']['p50'], ' ms')}, p95 {_f(scale['stuck_ms']['p95'], ' ms')}, max "
+            f"{_f(scale['stuck_ms']['max'], ' ms')}. The case list's first page: p95 "
+            f"{_f(scale['list_ms']['p95'], ' ms')}.",
+            "- Worker resident memory (VmRSS from /proc) while they wait: "
+            f"{_f(scale['worker_mb'], ' MB', 0)} "
+            f"for the worker process, {_f(scale['render_processes_mb'], ' MB', 0)} for its render processes "
+            f"while still warm; {_f(scale['worker_mb_after_idle'], ' MB', 0)} in all once idle "
+            f"({scale['render_processes_after_idle']} render processes left).",
+            "",
+        ]
+    cjk = results.get("cjk")
+    if cjk:
+        parts += [
+            "## Chinese script",
+            "",
+            "The same document for the same survivor, with the name in Chinese script (王小明) and in Latin "
+            "script only; medians of warm renders in one render process, and the first render in a fresh "
+            "process (after one Latin document, as in a worker):",
+            "",
+            _table(
+                ["Document", "Latin", "Chinese", "ratio", "first Latin", "first Chinese", "ratio"],
+                [
+                    (
+                        name,
+                        _f(c["latin_ms"], " ms", 0),
+                        _f(c["chinese_ms"], " ms", 0),
+                        f"{c['ratio']:.2f}",
+                        _f(c["first_latin_ms"], " ms", 0),
+                        _f(c["first_chinese_ms"], " ms", 0),
+                        f"{c['first_ratio']:.2f}",
+                    )
+                    for name, c in cjk.items()
+                ],
+            ),
+            "",
+            "(The consent form is bilingual: the Chinese one carries the whole form in Chinese "
+            "too, the Latin "
+            "twin is in English only, so it is a different document; the embassy request is the target's.)",
+            "",
+        ]
+    parts.append(kept.rstrip() + "\n" if kept else KEPT_HEADING + "\n\n(Not written yet.)\n")
+    return "\n".join(parts)
+
+
+def kept_section(path: Path) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(KEPT_HEADING)
+    return text[at:] if at >= 0 else ""
+
+
+def write(path: Path, results: dict[str, Any]) -> None:
+    text = markdown(results, kept_section(path))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

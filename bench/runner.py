@@ -1,0 +1,267 @@
+"""`repatriation bench`: every phase in order, on a fresh data folder and free ports.
+
+1. the Chinese-script document against its Latin twin (fresh render processes);
+2. the journey: N survivors opened at once, robots deciding, a worker process measured;
+3. bare Temporal: the same number of workflows with the same activities and Updates, empty;
+4. bare paperwork: the journey's documents rendered with nothing else;
+5. scale: open cases waiting on people, the stuck list and the worker's resident memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench import measure
+from bench.worker import WorkerProcess, worker_env
+
+
+@dataclass
+class Options:
+    cases: int = 1000
+    waiting: int = 10_000
+    waiting_real: int = 2_000
+    quick: bool = False
+    skip_bare: bool = False
+    skip_scale: bool = False
+    skip_cjk: bool = False
+    data_dir: Path | None = None
+    keep: bool = False
+    report: Path | None = Path("BENCHMARKS.md")
+    json_path: Path | None = None
+    render_processes: int | None = None  # None: one per core, as a deployed worker
+    cache: int | None = None
+    workflow_tasks: int | None = None
+    full_sandbox: bool = False
+    paperwork_share: float = 1.0
+    timeout: float = 4 * 3600
+    idle_wait: float = 100  # how long to wait for the idle render processes to stop (scale)
+    settle: float = 10  # seconds between the last case waiting and the memory measurement
+    cjk_repeats: int = 5
+    command: str = "repatriation bench"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def quick_run(cls, **changes: Any) -> Options:
+        values: dict[str, Any] = dict(cases=16, waiting=400, waiting_real=40, quick=True, idle_wait=20)
+        values.update(changes)
+        return cls(**values)
+
+
+@contextlib.contextmanager
+def _without_user_settings() -> Iterator[None]:
+    """The user's REPATRIATION_* variables must not reach the benchmark's settings."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("REPATRIATION_")}
+    for key in saved:
+        del os.environ[key]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def bench_settings(data_dir: Path) -> tuple[Any, dict[str, str]]:
+    """Settings on ``data_dir`` and free ports, and the same as environment variables."""
+    from repatriation.settings import Settings
+
+    env = {
+        "REPATRIATION_DATA_DIR": str(data_dir),
+        "REPATRIATION_DATABASE_URL": f"sqlite:///{(data_dir / 'app.db').resolve()}",
+        "REPATRIATION_TEMPORAL_ADDRESS": f"127.0.0.1:{measure.free_port()}",
+        "REPATRIATION_TEMPORAL_UI_PORT": str(measure.free_port()),
+        "REPATRIATION_HTTP_PORT": str(measure.free_port()),
+        "REPATRIATION_LOG_LEVEL": "WARNING",
+        "REPATRIATION_SWEEP_SECONDS": "3600",
+    }
+    with _without_user_settings():
+        settings = Settings(
+            _env_file=None, **{k.removeprefix("REPATRIATION_").lower(): v for k, v in env.items()}
+        )
+    return settings, env
+
+
+def _worker_args(options: Options) -> list[str]:
+    args = []
+    if options.render_processes is not None:
+        args += ["--render-processes", str(options.render_processes)]
+    if options.cache is not None:
+        args += ["--cache", str(options.cache)]
+    if options.workflow_tasks is not None:
+        args += ["--workflow-tasks", str(options.workflow_tasks)]
+    if options.full_sandbox:
+        args.append("--full-sandbox")
+    return args
+
+
+def render_processes(options: Options) -> int:
+    return measure.cores() if options.render_processes is None else options.render_processes
+
+
+async def run(options: Options, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    from database import ledger
+    from database.engine import database_for
+    from repatriation.service import CaseService
+    from repatriation.stack import TemporalDevServer, wait_for_temporal
+
+    created = options.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="repatriation-bench-")) if created else Path(options.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if any(data_dir.iterdir()):
+        raise SystemExit(f"the data folder {data_dir} is not empty: the benchmark needs a fresh one")
+    settings, env = bench_settings(data_dir)
+    env = worker_env(env)
+    results: dict[str, Any] = {
+        "machine": measure.machine(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": options.command,
+        "options": {
+            "cases": options.cases,
+            "waiting": options.waiting,
+            "waiting_real": min(options.waiting_real, options.waiting),
+            "render_processes": render_processes(options),
+            "cache": options.cache,
+            "full_sandbox": options.full_sandbox,
+            "paperwork_share": options.paperwork_share,
+            "activity_threads": settings.activity_threads,
+            "quick": options.quick,
+        },
+    }
+    started = time.perf_counter()
+    progress(f"Data folder {data_dir}; Temporal at {settings.temporal_address}")
+    server = TemporalDevServer(settings)
+    workers: list[WorkerProcess] = []
+
+    def worker(module: str, log: str, args: list[str]) -> WorkerProcess:
+        process = WorkerProcess(env, data_dir / log, args, module=module, cwd=data_dir).start()
+        workers.append(process)
+        return process
+
+    try:
+        server.start()
+        client = await wait_for_temporal(settings, server)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        db = database_for(settings.db_url, "upgrade")
+        ledger.ensure_sources(db, ledger.DEFAULT_SOURCES)
+        ledger.ensure_sources(
+            db,
+            [
+                ledger.SourceSpec(
+                    id="bench-mass-release-fund",
+                    name="Mass release emergency return fund (benchmark)",
+                    kind="iom_fund",
+                    currency="USD",
+                    budget=Decimal(5000) * max(options.cases, 1),
+                )
+            ],
+        )
+        service = CaseService(settings, client, db)
+        today = datetime.now(UTC).date()
+
+        if not options.skip_cjk:
+            from bench.paperwork import cjk_ratio
+
+            progress("Chinese script against Latin script, the same document ...")
+            results["cjk"] = await asyncio.to_thread(
+                cjk_ratio, settings.organisation, settings.public_url, options.cjk_repeats
+            )
+
+        from bench.journey import run_journey
+
+        progress(f"Journey: {options.cases} survivors opened at once ...")
+        journey_worker = worker("bench.worker", "worker-journey.log", _worker_args(options))
+        await journey_worker.wait_polling(client, settings.temporal_namespace, settings.task_queue)
+        journey = await run_journey(
+            service,
+            client,
+            journey_worker.pid,
+            options.cases,
+            today,
+            settings.organisation,
+            options.timeout,
+            progress,
+        )
+        results["journey"] = journey.summary()
+        progress(f"  journey: {journey.seconds:.1f} s ({journey.cases_per_second:.2f} cases/s)")
+        journey_worker.stop()
+
+        if not options.skip_bare or not options.skip_scale:
+            from bench.bare_temporal import BARE_QUEUE
+
+            args = []
+            if options.cache is not None:
+                args += ["--cache", str(options.cache)]
+            if options.workflow_tasks is not None:
+                args += ["--workflow-tasks", str(options.workflow_tasks)]
+            if options.full_sandbox:
+                args.append("--full-sandbox")
+            bare_worker = worker("bench.bare_temporal", "worker-bare.log", args)
+            await bare_worker.wait_polling(client, settings.temporal_namespace, BARE_QUEUE)
+        if not options.skip_bare:
+            from bench.bare_temporal import drive
+            from bench.paperwork import journey_documents, render_all, sample
+
+            progress(f"Bare Temporal: {options.cases} empty journeys of the same shape ...")
+            results["bare_temporal"] = await drive(client, journey.shapes, "bench-bare")
+            progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")
+            jobs = journey_documents(db, journey.case_ids)
+            picked = sample(jobs, options.paperwork_share)
+            progress(f"Bare paperwork: {len(picked)} of the journey's {len(jobs)} documents ...")
+            paper = await asyncio.to_thread(
+                render_all, picked, render_processes(options), settings.organisation, settings.public_url
+            )
+            paper["all_documents"] = len(jobs)
+            paper["estimated_seconds"] = paper["seconds"] * len(jobs) / max(len(picked), 1)
+            results["bare_paperwork"] = paper
+            progress(f"  bare paperwork: {paper['estimated_seconds']:.1f} s")
+            limit = results["bare_temporal"]["seconds"] + paper["estimated_seconds"]
+            results["limit_seconds"] = limit
+            results["ratio"] = journey.seconds / limit if limit else None
+
+        if not options.skip_scale:
+            from bench.scale import run_scale
+
+            progress(
+                f"Scale: {options.waiting} open cases waiting on people "
+                f"({min(options.waiting_real, options.waiting)} real workflows) ..."
+            )
+            scale_worker = worker("bench.worker", "worker-scale.log", _worker_args(options))
+            await scale_worker.wait_polling(client, settings.temporal_namespace, settings.task_queue)
+            scale = await run_scale(
+                service,
+                client,
+                scale_worker.pid,
+                options.waiting,
+                options.waiting_real,
+                options.cases,
+                settings.organisation,
+                today,
+                progress,
+                idle_wait=options.idle_wait,
+                settle=options.settle,
+            )
+            results["scale"] = scale.summary()
+    finally:
+        for process in reversed(workers):
+            process.stop()
+        server.stop()
+        results["seconds"] = time.perf_counter() - started
+        results["machine"]["load_after"] = measure.load_average()
+        if created and not options.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        elif options.keep or not created:
+            progress(f"Data folder kept: {data_dir}")
+    if options.json_path:
+        options.json_path.write_text(json.dumps(results, indent=2, default=str))
+    return results

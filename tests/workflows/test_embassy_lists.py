@@ -1,0 +1,61 @@
+"""One consolidated list per embassy per day, instead of hundreds of single letters."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+from contracts.messages import EmbassyList
+from contracts.state import DecisionKind
+from database.models import Document
+from tests.conftest import Harness
+from tests.journeys import open_case, through_embassy, through_identity
+from workflows.embassy_lists import EmbassyListsWorkflow
+
+
+async def send_lists(h: Harness) -> dict[str, EmbassyList]:
+    lists = await h.env.client.execute_workflow(
+        EmbassyListsWorkflow.run, id=f"lists-{uuid.uuid4()}", task_queue=h.settings.task_queue
+    )
+    return {item.nationality: EmbassyList.model_validate(item) for item in lists}
+
+
+async def test_daily_list_per_embassy(harness: Harness) -> None:
+    h = harness
+    lan = await open_case(h, 0)
+    hoa = await open_case(
+        h,
+        0,
+        given_names="Thi Hoa",
+        native_name="Trần Thị Hoa",
+        family_name="Tran",
+        date_of_birth="1999-03-04",
+    )
+    budi = await open_case(h, 1)
+    for case_id in (lan, hoa, budi):
+        await through_identity(h, case_id)
+        await h.wait_pending(case_id, DecisionKind.nationality)
+
+    first = await send_lists(h)
+    assert {k: v.cases for k, v in first.items()} == {"VNM": 2, "IDN": 1}
+    assert all(v.mailed and v.version == 1 for v in first.values())
+    with h.db.session() as s:
+        doc = s.get(Document, first["VNM"].document_id)
+    text = subprocess.run(["pdftotext", doc.path, "-"], capture_output=True, text=True).stdout
+    flat = "".join(text.split())  # names wrap inside the table's narrow cells
+    needles = [h.service.resolve(c).reference for c in (lan, hoa)]
+    for needle in (*needles, "Nguyễn Thị Lan", "Trần Thị Hoa", "art. 8", doc.verification_code):
+        assert "".join(needle.split()) in flat, needle
+    assert h.service.resolve(budi).reference not in text  # each embassy sees its own nationals only
+    mails = sorted(p.read_bytes().decode(errors="replace") for p in h.settings.outbox_dir.glob("list-*.eml"))
+    assert len(mails) == 2 and any("consular.vnm@" in m for m in mails)
+
+    again = await send_lists(h)  # a retry, or a second run the same day: nothing new
+    assert again["VNM"].document_id == first["VNM"].document_id and not again["VNM"].mailed
+
+    await through_embassy(h, lan)  # decided: Lan leaves tomorrow's... today's updated list
+    await h.wait_for(lan, lambda s: s.stages["embassy"] == "done", "embassy done")
+    updated = await send_lists(h)
+    assert updated["VNM"].cases == 1 and updated["VNM"].version == 2 and updated["VNM"].mailed
+    with h.db.session() as s:
+        assert s.get(Document, first["VNM"].document_id).superseded
