@@ -235,8 +235,11 @@ class Deps:
     _local: threading.local = field(default_factory=threading.local)
 
     @classmethod
-    def from_settings(cls, settings: Settings, render_processes: int = 0) -> Deps:
-        """``render_processes``: 0 renders in the activity threads; N > 0 in a pool of N processes."""
+    def from_settings(
+        cls, settings: Settings, render_processes: int = 0, render_idle_seconds: float = 60.0
+    ) -> Deps:
+        """``render_processes``: 0 renders in the activity threads; N > 0 in a pool of N processes
+        (stopped after ``render_idle_seconds`` without a document)."""
         db = database_for(settings.db_url, settings.schema_mode)
         seed = settings.booking_failure_seed
         provider = SimulatedProvider(
@@ -244,7 +247,7 @@ class Deps:
             failure_rate=settings.booking_failure_rate,
             rng=random.Random(seed) if seed is not None else None,
         )
-        pool = RenderPool(render_processes) if render_processes > 0 else None
+        pool = RenderPool(render_processes, render_idle_seconds) if render_processes > 0 else None
         return cls(settings=settings, db=db, provider=provider, render_pool=pool)
 
     def renderer(self) -> Any:

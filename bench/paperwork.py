@@ -139,7 +139,12 @@ def render_all(jobs: list[Job], processes: int, organisation: str, public_url: s
     }
 
 
-def cjk_ratio(organisation: str, public_url: str, repeats: int = 5) -> dict[str, Any]:
+def cjk_ratio(
+    organisation: str,
+    public_url: str,
+    repeats: int = 5,
+    documents: tuple[str, ...] = ("nationality_request", "intake_consent"),
+) -> dict[str, Any]:
     """The embassy request naming a survivor in Chinese script (王小明) against the same
     document with the name in Latin script only, each rendered ``repeats`` times alternately in
     one fresh render process (as the worker renders); medians of the warm renders, and the first
@@ -150,7 +155,7 @@ def cjk_ratio(organisation: str, public_url: str, repeats: int = 5) -> dict[str,
     latin = SurvivorProfile.model_validate({**base, "native_name": None})
     opened = today - timedelta(days=4)
     out: dict[str, Any] = {}
-    for doc_type in (DocType.nationality_request, DocType.intake_consent):
+    for doc_type in map(DocType, documents):
         jobs = {
             "chinese": Job("bench-cjk", "RP-BENCHCJK", doc_type, chinese, opened),
             "latin": Job("bench-cjk", "RP-BENCHCJK", doc_type, latin, opened),

@@ -64,10 +64,9 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
         rows.append(
             (
-                "Worker peak memory during the journey (worker + render processes)",
-                f"{_f(journey['peak_worker_mb'], ' MB', 0)} + "
-                f"{_f(journey['peak_worker_total_mb'] - journey['peak_worker_mb'], ' MB', 0)} "
-                f"(peak of the sum {_f(journey['peak_worker_total_mb'], ' MB', 0)})",
+                "Worker peak memory during the journey",
+                f"worker {_f(journey['peak_worker_mb'], ' MB', 0)}; worker and its render processes "
+                f"{_f(journey['peak_worker_total_mb'], ' MB', 0)}",
                 "–",
                 "–",
             )
@@ -85,16 +84,26 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 _verdict(p95 <= TARGET_STUCK_P95_MS) if comparable and p95 is not None else "not comparable",
             )
         )
-        total = scale["worker_mb"] + scale["render_processes_mb"]
+        warm = scale["worker_mb"] + scale["render_processes_mb"]
+        idle = scale["worker_mb_after_idle"]
+        stopped = scale["render_processes_after_idle"] == 0
         rows.append(
             (
-                f"Worker resident memory, {waiting:,} cases waiting ({scale['real']:,} real workflows)",
-                f"**{_f(total, ' MB', 0)}** (worker {_f(scale['worker_mb'], ' MB', 0)} + render processes "
-                f"{_f(scale['render_processes_mb'], ' MB', 0)}); "
-                f"{_f(scale['worker_mb_after_idle'], ' MB', 0)} "
-                "once the idle render processes stopped",
+                f"Worker resident memory, {waiting:,} cases waiting ({scale['real']:,} real workflows), "
+                "idle render processes stopped",
+                f"**{_f(idle, ' MB', 0)}**"
+                + ("" if stopped else f" ({scale['render_processes_after_idle']} render processes still up)"),
                 f"< {TARGET_WORKER_MB:.0f} MB with {TARGET_STUCK_CASES:,}",
-                _verdict(total < TARGET_WORKER_MB) if comparable else "not comparable",
+                _verdict(idle < TARGET_WORKER_MB) if comparable else "not comparable",
+            )
+        )
+        rows.append(
+            (
+                "Same, in the first minute (render processes still warm)",
+                f"**{_f(warm, ' MB', 0)}** (worker {_f(scale['worker_mb'], ' MB', 0)} + render processes "
+                f"{_f(scale['render_processes_mb'], ' MB', 0)})",
+                f"< {TARGET_WORKER_MB:.0f} MB with {TARGET_STUCK_CASES:,}",
+                _verdict(warm < TARGET_WORKER_MB) if comparable else "not comparable",
             )
         )
     cjk = results.get("cjk")

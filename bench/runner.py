@@ -32,7 +32,7 @@ from bench.worker import WorkerProcess, worker_env
 class Options:
     cases: int = 1000
     waiting: int = 10_000
-    waiting_real: int = 2_000
+    waiting_real: int = 1_500  # the deployed worker's cache: every slot full, memory at its bound
     quick: bool = False
     skip_bare: bool = False
     skip_scale: bool = False
@@ -45,17 +45,30 @@ class Options:
     cache: int | None = None
     workflow_tasks: int | None = None
     full_sandbox: bool = False
-    paperwork_share: float = 1.0
+    paperwork_share: float = 0.25  # bare paperwork renders a stratified quarter and extrapolates
     timeout: float = 4 * 3600
     idle_wait: float = 100  # how long to wait for the idle render processes to stop (scale)
+    render_idle: float | None = None  # the scale worker's idle timeout (None: the deployed one)
     settle: float = 10  # seconds between the last case waiting and the memory measurement
     cjk_repeats: int = 5
+    cjk_documents: tuple[str, ...] = ("nationality_request", "intake_consent")
     command: str = "repatriation bench"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def quick_run(cls, **changes: Any) -> Options:
-        values: dict[str, Any] = dict(cases=16, waiting=400, waiting_real=40, quick=True, idle_wait=20)
+        values: dict[str, Any] = dict(
+            cases=10,
+            waiting=300,
+            waiting_real=30,
+            quick=True,
+            idle_wait=30,
+            render_idle=10,
+            settle=2,
+            paperwork_share=1.0,
+            cjk_repeats=3,
+            cjk_documents=("nationality_request",),
+        )
         values.update(changes)
         return cls(**values)
 
@@ -174,7 +187,11 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
 
             progress("Chinese script against Latin script, the same document ...")
             results["cjk"] = await asyncio.to_thread(
-                cjk_ratio, settings.organisation, settings.public_url, options.cjk_repeats
+                cjk_ratio,
+                settings.organisation,
+                settings.public_url,
+                options.cjk_repeats,
+                options.cjk_documents,
             )
 
         from bench.journey import run_journey
@@ -236,7 +253,10 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
                 f"Scale: {options.waiting} open cases waiting on people "
                 f"({min(options.waiting_real, options.waiting)} real workflows) ..."
             )
-            scale_worker = worker("bench.worker", "worker-scale.log", _worker_args(options))
+            args = _worker_args(options)
+            if options.render_idle is not None:
+                args += ["--render-idle", str(options.render_idle)]
+            scale_worker = worker("bench.worker", "worker-scale.log", args)
             await scale_worker.wait_polling(client, settings.temporal_namespace, settings.task_queue)
             scale = await run_scale(
                 service,

@@ -72,7 +72,7 @@ async def _wait_until_waiting(service: CaseService, ids: set[str], timeout: floa
         waiting = await asyncio.to_thread(count)
         if waiting >= len(ids):
             return
-        if waiting // 250 != last // 250:
+        if waiting * 4 // len(ids) != last * 4 // len(ids) and waiting:
             progress(f"  {waiting}/{len(ids)} real cases waiting at identity attestation")
         last = waiting
         if time.monotonic() > deadline:

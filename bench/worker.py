@@ -117,6 +117,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=int, default=None, help="max cached workflows")
     parser.add_argument("--workflow-tasks", type=int, default=None, help="max concurrent workflow tasks")
     parser.add_argument("--full-sandbox", action="store_true", help="reload the workflows per workflow")
+    parser.add_argument("--render-idle", type=float, default=None, help="stop idle render processes after")
     return parser.parse_args(argv)
 
 
@@ -135,6 +136,8 @@ def tuning_from(args: argparse.Namespace) -> Any:
         changes["max_concurrent_workflow_tasks"] = args.workflow_tasks
     if args.full_sandbox:
         changes["shared_workflow_modules"] = False
+    if getattr(args, "render_idle", None) is not None:
+        changes["render_idle_seconds"] = args.render_idle
     return dataclasses.replace(WorkerTuning.deployed(), **changes)
 
 

@@ -51,8 +51,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--waiting-real",
         type=int,
-        help="of those, real workflows opened through the service (default 2000; the rest are "
-        "database rows cloned from a real one and bare waiting workflows on the server)",
+        help="of those, real workflows opened through the service (default 1500, the worker's cache; "
+        "the rest are database rows cloned from a real one and bare waiting workflows on the server)",
     )
     p.add_argument("--skip-bare", action="store_true", help="skip bare Temporal and bare paperwork")
     p.add_argument("--skip-scale", action="store_true", help="skip the open cases waiting on people")
@@ -60,8 +60,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--paperwork-share",
         type=float,
-        default=1.0,
-        help="render this share of the journey's documents for bare paperwork and extrapolate (default 1)",
+        help="share of the journey's documents bare paperwork renders, the rest extrapolated "
+        "(default 0.25; --quick: 1)",
     )
     p.add_argument(
         "--render-processes",
@@ -104,7 +104,6 @@ def options_from(args: argparse.Namespace) -> Any:
         "skip_scale": args.skip_scale,
         "skip_cjk": args.skip_cjk,
         "keep": args.keep,
-        "paperwork_share": args.paperwork_share,
         "render_processes": args.render_processes,
         "cache": args.cache,
         "workflow_tasks": args.workflow_tasks,
@@ -112,7 +111,7 @@ def options_from(args: argparse.Namespace) -> Any:
         "timeout": args.timeout,
         "command": _command(),
     }
-    for name in ("cases", "waiting", "waiting_real"):
+    for name in ("cases", "waiting", "waiting_real", "paperwork_share"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.bench_data_dir:

@@ -386,7 +386,9 @@ class CaseService:
         """Every stuck case with why and since when, oldest first, from the read model."""
         if actor.role != Role.supervisor:
             raise Forbidden("only a supervisor sees the stuck cases")
-        query = scope.restrict(actor, select(StuckFlag, Case).join(Case, Case.id == StuckFlag.case_id))
+        # Only the columns the list shows: loading profiles and states made it 3x slower at 10,000.
+        columns = select(StuckFlag, Case.id, Case.reference, Case.nationality)
+        query = scope.restrict(actor, columns.join(Case, Case.id == StuckFlag.case_id))
         if reason:
             query = query.where(StuckFlag.reason == reason)
         if stage:
@@ -398,9 +400,9 @@ class CaseService:
             rows = session.execute(query.order_by(StuckFlag.since, StuckFlag.case_id).limit(limit)).all()
         return [
             StuckItem(
-                case_id=case.id,
-                reference=case.reference,
-                nationality=case.nationality,
+                case_id=case_id,
+                reference=reference,
+                nationality=nationality,
                 stage=flag.stage,
                 reason=flag.reason,
                 since=flag.since,
@@ -411,7 +413,7 @@ class CaseService:
                 last_error=flag.last_error,
                 detail=flag.detail,
             )
-            for flag, case in rows
+            for flag, case_id, reference, nationality in rows
         ]
 
     async def intervene(self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor) -> CaseState:

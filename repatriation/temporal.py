@@ -56,7 +56,7 @@ class WorkerTuning:
       recently used is evicted and replays its history at its next task. 1,500 holds a release of
       1,000 cases in flight without replays, and bounds the memory of cases waiting on people.
     - ``render_processes``: kept-warm render processes (0: render in the activity threads; None:
-      one per core).
+      one per core), stopped after ``render_idle_seconds`` without a document.
     - ``shared_workflow_modules``: load the ``workflows`` package once for every workflow instead
       of once per workflow in the sandbox (about 200 KB less per cached workflow and a cheaper
       start). Those modules are then not checked by the sandbox's restrictions, so the tests run
@@ -66,6 +66,7 @@ class WorkerTuning:
     max_cached_workflows: int = 1500
     max_concurrent_workflow_tasks: int | None = None
     render_processes: int | None = 0
+    render_idle_seconds: float = 60.0
     shared_workflow_modules: bool = False
 
     @classmethod
@@ -119,7 +120,9 @@ async def run_worker(
     tuning = tuning or WorkerTuning.deployed()
     runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
     client = await connect(settings, runtime)
-    deps = Deps.from_settings(settings, render_processes=tuning.processes())
+    deps = Deps.from_settings(
+        settings, render_processes=tuning.processes(), render_idle_seconds=tuning.render_idle_seconds
+    )
     try:
         with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
             worker = build_worker(client, deps, executor, tuning)

@@ -89,9 +89,12 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         waiting_real=3,
         data_dir=tmp_path / "data",
         report=target,
-        idle_wait=0,
+        idle_wait=15,
+        render_idle=3,
         settle=1,
+        paperwork_share=1.0,
         cjk_repeats=1,
+        cjk_documents=("nationality_request",),
         command="repatriation bench --cases 3 (test)",
     )
     results = asyncio.run(run(options, progress=lambda line: None))
@@ -113,6 +116,7 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert scale["waiting"] == 50 and scale["real"] == 3 and scale["temporal_fill"] == 47
     assert scale["stuck_cases"] > 0 and scale["stuck_ms"]["p95"] > 0
     assert scale["worker_mb"] > 0
+    assert scale["render_processes_after_idle"] == 0  # idle render processes stop
     assert results["cjk"]["nationality_request"]["ratio"] > 0
 
     text = target.read_text()
