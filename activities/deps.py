@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import random
-import struct
 import subprocess
 import sys
 import threading
@@ -25,6 +23,7 @@ from typing import Any
 from booking.provider import BookingProvider
 from booking.simulated import SimulatedProvider
 from database.engine import Database, database_for
+from documents.frames import read_frame, write_frame
 from repatriation.settings import Settings
 
 
@@ -44,26 +43,6 @@ class RenderProcessLost(RuntimeError):
 
 
 _SERVE = "from documents.renderer import serve_renders; serve_renders()"
-# The frames of documents.renderer.serve_renders (kept here so that the worker never imports
-# WeasyPrint): 4 bytes of length, big-endian, then a pickle.
-_FRAME = struct.Struct(">I")
-
-
-def _send(stream: Any, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
-def _receive(stream: Any) -> Any:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        raise EOFError("the render process closed its pipe")
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("the render process closed its pipe mid-answer")
-    return pickle.loads(data)
 
 
 class _RenderProcess:
@@ -80,7 +59,7 @@ class _RenderProcess:
         assert self.process.stdin is not None and self.process.stdout is not None
         self._in, self._out = self.process.stdin, self.process.stdout
         try:
-            hello = _receive(self._out)
+            hello = read_frame(self._out)
         except Exception as err:
             self.stop()
             raise RenderProcessLost(f"a render process did not start: {err}") from err
@@ -94,8 +73,8 @@ class _RenderProcess:
 
     def render(self, doc_type: str, context: dict[str, Any]) -> bytes:
         try:
-            _send(self._in, (doc_type, context))
-            status, value = _receive(self._out)
+            write_frame(self._in, (doc_type, context))
+            status, value = read_frame(self._out)
         except (OSError, EOFError, ValueError) as err:
             raise RenderProcessLost(f"render process {self.pid} was lost: {err}") from err
         if status != "ok":

@@ -34,15 +34,13 @@ import contextlib
 import io
 import logging
 import os
-import pickle
 import select
-import struct
 import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import qrcode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -176,28 +174,7 @@ def _warn_if_slow_subsetting() -> None:
 
 
 # -- render processes (see activities.deps.RenderPool) ------------------------------------------
-# One frame: 4 bytes of length (big-endian), then a pickle. Request: (doc_type, context).
-# Answer: ("ok", pdf bytes) or ("error", "ExceptionType: message").
-_FRAME = struct.Struct(">I")
-
-
-def write_frame(stream: BinaryIO, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
-def read_frame(stream: BinaryIO) -> Any:
-    """The next frame's value; EOFError when the other side has gone."""
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        raise EOFError("the other side closed the pipe")
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("the other side closed the pipe mid-frame")
-    return pickle.loads(data)
-
+from documents.frames import read_frame, write_frame  # noqa: E402 - the render processes' protocol
 
 IDLE_TRIM_SECONDS = 2.0
 
