@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.notices import deliver, recipient
+from activities.notices import recipient, send_once
 from activities.profiles import parse_profile
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
 from contracts.state import Role
-from database.models import Case, NoticeRow
+from database.models import Case
 from documents.embassy_list import ListEntry, list_context
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
@@ -41,7 +39,9 @@ class EmbassyListActivities:
                     continue
                 since = min(datetime.fromisoformat(p["since"]) for p in pending)
                 by_country[case.nationality].append(
-                    ListEntry(case.reference, parse_profile(case), since, [p["kind"] for p in pending])
+                    ListEntry(
+                        case.reference, parse_profile(case), since, [p["kind"] for p in pending], case.id
+                    )
                 )
         return by_country
 
@@ -85,6 +85,7 @@ class EmbassyListActivities:
                 render=render,
                 subject=subject,
             )
+            self.store.link(ref.document_id, [e.case_id for e in entries])
             mailed = self._mail(
                 nationality, day.isoformat(), ref.document_id, ref.version, Path(ref.path), len(entries)
             )
@@ -106,39 +107,18 @@ class EmbassyListActivities:
         self, nationality: str, day: str, document_id: str, version: int, path: Path, count: int
     ) -> bool:
         """Mail the list once per version (a list that grew during the day goes out again)."""
-        settings = self.deps.settings
-        notice_id = f"list:{nationality}:{day}:v{version}"
-        with self.deps.db.session() as session:
-            if session.get(NoticeRow, notice_id) is not None:
-                return False
-        to = recipient(settings, Role.liaison, nationality)
-        message = EmailMessage()
-        message["From"], message["To"] = settings.mail_from, to
-        message["Subject"] = f"Survivors awaiting your decisions on {day}: {count} case(s)"
-        message["Date"] = format_datetime(datetime.now(UTC))
         key = f"list-{nationality}-{day}-v{version}"
-        message["Message-ID"] = f"<{key}@repatriation>"
-        message.set_content(
-            f"Please find attached today's consolidated list of the {count} survivor(s) awaiting your "
-            "verification of nationality and emergency travel documents."
+        return send_once(
+            self.deps,
+            notice_id=f"list:{nationality}:{day}:v{version}",
+            kind="embassy_list",
+            case_id=f"list:{nationality}:{day}:v{version}",
+            to=recipient(self.deps.settings, Role.liaison, nationality),
+            subject=f"Survivors awaiting your decisions on {day}: {count} case(s)",
+            body=(
+                f"Please find attached today's consolidated list of the {count} survivor(s) awaiting "
+                "your verification of nationality and emergency travel documents."
+            ),
+            attachments=[(f"embassy-list-{nationality}-{day}-v{version}.pdf", path)],
+            key=key,
         )
-        message.add_attachment(
-            path.read_bytes(),
-            maintype="application",
-            subtype="pdf",
-            filename=f"embassy-list-{nationality}-{day}-v{version}.pdf",
-        )
-        deliver(settings, message, key)
-        with self.deps.db.session() as session:
-            if session.get(NoticeRow, notice_id) is None:
-                session.add(
-                    NoticeRow(
-                        id=notice_id,
-                        case_id=notice_id[:36],
-                        kind="embassy_list",
-                        to_address=to,
-                        subject=str(message["Subject"]),
-                        sent_at=datetime.now(UTC),
-                    )
-                )
-        return True

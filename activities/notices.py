@@ -23,6 +23,7 @@ from temporalio import activity
 from activities.deps import Deps
 from contracts.messages import Notice
 from contracts.state import Role
+from database.engine import Database
 from database.models import Case, Document, NoticeRow
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -52,49 +53,77 @@ def deliver(settings: Settings, message: EmailMessage, key: str) -> None:
     os.replace(tmp, path)
 
 
+def already_sent(db: Database, notice_id: str) -> bool:
+    with db.session() as session:
+        return session.get(NoticeRow, notice_id) is not None
+
+
+def send_once(
+    deps: Deps,
+    *,
+    notice_id: str,
+    kind: str,
+    case_id: str,
+    to: str,
+    subject: str,
+    body: str,
+    attachments: list[tuple[str, Path]],
+    key: str | None = None,
+) -> bool:
+    """Mail once per ``notice_id`` (True if this call sent it). ``attachments``: (file name,
+    PDF path). ``key`` names the outbox file and the Message-ID (default: from the notice id)."""
+    settings = deps.settings
+    if already_sent(deps.db, notice_id):
+        return False
+    key = key or hashlib.sha256(notice_id.encode()).hexdigest()[:32]
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = f"<{key}@repatriation>"
+    message.set_content(body)
+    for filename, path in attachments:
+        message.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=filename)
+    deliver(settings, message, key)
+    with deps.db.session() as session:
+        if session.get(NoticeRow, notice_id) is None:
+            session.add(
+                NoticeRow(
+                    id=notice_id,
+                    case_id=case_id[:36],
+                    kind=kind,
+                    to_address=to,
+                    subject=subject,
+                    sent_at=datetime.now(UTC),
+                )
+            )
+    return True
+
+
 class NoticeActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
     @activity.defn(name="send_notice")
     def send_notice(self, notice: Notice) -> None:
-        settings = self.deps.settings
-        key = hashlib.sha256(notice.notice_id.encode()).hexdigest()[:32]
+        if already_sent(self.deps.db, notice.notice_id):
+            return
         with self.deps.db.session() as session:
-            if session.get(NoticeRow, notice.notice_id) is not None:
-                return
             case = session.get(Case, notice.case_id)
             nationality = case.nationality if case else ""
             case_stage = case.stage if case else None
             documents = list(session.scalars(select(Document).where(Document.id.in_(notice.attachments))))
-        to = recipient(settings, notice.to_role, nationality)
-        message = EmailMessage()
-        message["From"] = settings.mail_from
-        message["To"] = to
-        message["Subject"] = notice.subject
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["Message-ID"] = f"<{key}@repatriation>"
-        message.set_content(notice.body)
-        for doc in documents:
-            message.add_attachment(
-                Path(doc.path).read_bytes(),
-                maintype="application",
-                subtype="pdf",
-                filename=f"{doc.doc_type}-v{doc.version}.pdf",
-            )
-        deliver(settings, message, key)
-        with self.deps.db.session() as session:
-            if session.get(NoticeRow, notice.notice_id) is None:
-                session.add(
-                    NoticeRow(
-                        id=notice.notice_id,
-                        case_id=notice.case_id,
-                        kind=notice.kind,
-                        to_address=to,
-                        subject=notice.subject,
-                        sent_at=datetime.now(UTC),
-                    )
-                )
+        send_once(
+            self.deps,
+            notice_id=notice.notice_id,
+            kind=notice.kind,
+            case_id=notice.case_id,
+            to=recipient(self.deps.settings, notice.to_role, nationality),
+            subject=notice.subject,
+            body=notice.body,
+            attachments=[(f"{d.doc_type}-v{d.version}.pdf", Path(d.path)) for d in documents],
+        )
         get_logger(case_id=notice.case_id, stage=case_stage).info(
             "notice sent", kind=notice.kind, to_role=notice.to_role
         )

@@ -80,12 +80,16 @@ def replace_derived_flags(session: Session, state: CaseState) -> None:
         _upsert(session, state.case_id, reason, **values)
 
 
-def _case_id(args: Sequence[Any]) -> str | None:
+def _case_ids(args: Sequence[Any]) -> list[str]:
+    """The cases an activity works for: one, or a batch (an embassy's consolidated request)."""
     for arg in args:
+        batch = getattr(arg, "case_ids", None)
+        if isinstance(batch, list):
+            return [c for c in batch if isinstance(c, str)]
         case_id = getattr(arg, "case_id", None) or getattr(getattr(arg, "state", None), "case_id", None)
         if isinstance(case_id, str):
-            return case_id
-    return None
+            return [case_id]
+    return []
 
 
 def flag_failing(db: Database, case_id: str, step: str, attempts: int, error: str) -> None:
@@ -134,22 +138,27 @@ class _FailingSteps(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        case_id = _case_id(input.args)
+        case_ids = _case_ids(input.args)
         try:
             result = await super().execute_activity(input)
         except Exception as err:
             permanent = isinstance(err, ApplicationError) and err.non_retryable
-            if case_id and not permanent and info.attempt >= self.owner.after_attempts:
+            if case_ids and not permanent and info.attempt >= self.owner.after_attempts:
                 message = f"{type(err).__name__}: {err}"
-                await asyncio.to_thread(
-                    flag_failing, self.owner.db, case_id, info.activity_type, info.attempt, message
-                )
-                get_logger(case_id=case_id, stage=None).warning(
-                    "step failing", step=info.activity_type, attempts=info.attempt, error=type(err).__name__
-                )
+                for case_id in case_ids:
+                    await asyncio.to_thread(
+                        flag_failing, self.owner.db, case_id, info.activity_type, info.attempt, message
+                    )
+                    get_logger(case_id=case_id, stage=None).warning(
+                        "step failing",
+                        step=info.activity_type,
+                        attempts=info.attempt,
+                        error=type(err).__name__,
+                    )
             raise
-        if case_id and info.attempt > 1:
-            await asyncio.to_thread(clear_failing, self.owner.db, case_id, info.activity_type)
+        if info.attempt > 1:
+            for case_id in case_ids:
+                await asyncio.to_thread(clear_failing, self.owner.db, case_id, info.activity_type)
         return result
 
 

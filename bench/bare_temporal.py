@@ -1,7 +1,8 @@
 """Bare Temporal: the journey's shape with nothing in it, the orchestration limit of the machine.
 
-:class:`BareJourney` runs as many activities, Updates and human-wait timers as a real case did,
-but every activity does nothing and carries a number instead of a case. Its worker is a process
+:class:`BareJourney` runs as many activities, local activities, Updates, signals and human-wait
+timers as a real case did, but every activity does nothing and carries a number instead of a
+case. Its worker is a process
 of its own with the same options as the real one (``repatriation.temporal.worker_options``), the
 same data converter (encrypted payloads) and the same activity threads.
 
@@ -32,11 +33,14 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 
 
 class Shape(BaseModel):
-    """What one real case did: activities run, Updates accepted (each Update's handler ran
-    ``per_update`` of the activities, as the real one records the decision and syncs)."""
+    """What one real case did: activities and local activities run, Updates accepted (each
+    Update's handler ran ``per_update`` of the local activities, as the real one records the
+    decision and syncs the read model), signals received (the embassy request's answer)."""
 
     activities: int
     updates: int
+    local_activities: int = 0
+    signals: int = 0
     per_update: int = 2
 
 
@@ -51,6 +55,7 @@ class BareJourney:
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
         self.received = 0
+        self.signals = 0
         self.step = 0
 
     async def _activity(self) -> None:
@@ -59,16 +64,32 @@ class BareJourney:
             nothing, self.step, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
 
+    async def _local(self) -> None:
+        self.step += 1
+        await workflow.execute_local_activity(
+            nothing, self.step, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+        )
+
+    def _updates_use_locals(self) -> bool:
+        return self.shape.per_update * self.shape.updates <= self.shape.local_activities
+
+    @workflow.signal
+    def answer(self) -> None:
+        self.signals += 1
+
     @workflow.run
     async def run(self, shape: Shape) -> int:
         in_updates = shape.per_update * shape.updates
-        if in_updates > shape.activities:
-            in_updates = 0
-        main = shape.activities - in_updates
+        locals_ = shape.local_activities - (in_updates if self._updates_use_locals() else 0)
+        remote = shape.activities - (
+            0 if self._updates_use_locals() or in_updates > shape.activities else in_updates
+        )
         segments = shape.updates + 1
         for segment in range(segments):
-            for _ in range(main // segments + (1 if segment < main % segments else 0)):
+            for _ in range(remote // segments + (1 if segment < remote % segments else 0)):
                 await self._activity()
+            for _ in range(locals_ // segments + (1 if segment < locals_ % segments else 0)):
+                await self._local()
             if segment < shape.updates:
                 # A person's decision awaited, with a deadline timer as in the real journey.
                 with contextlib.suppress(TimeoutError):
@@ -76,13 +97,17 @@ class BareJourney:
                         lambda: self.received > segment,  # noqa: B023
                         timeout=timedelta(days=7),
                     )
+        await workflow.wait_condition(lambda: self.signals >= shape.signals)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.step
 
     @workflow.update
     async def decide(self, number: int) -> int:
         self.received += 1
-        if self.shape.per_update * self.shape.updates <= self.shape.activities:
+        if self._updates_use_locals():
+            for _ in range(self.shape.per_update):
+                await self._local()
+        elif self.shape.per_update * self.shape.updates <= self.shape.activities:
             for _ in range(self.shape.per_update):
                 await self._activity()
         return number
@@ -103,6 +128,8 @@ async def drive(
             handle = await client.start_workflow(
                 BareJourney.run, shape, id=f"{prefix}-{index}", task_queue=BARE_QUEUE
             )
+            for _ in range(shape.signals):
+                await handle.signal(BareJourney.answer)
         for number in range(shape.updates):
             async with update_limit:
                 await handle.execute_update(BareJourney.decide, number)

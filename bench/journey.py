@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from temporalio.client import Client
 
 from access.actor import Actor
@@ -20,11 +20,11 @@ from bench.robots import Robots
 from bench.survivors import open_request, survivors
 from contracts.state import Role, Stage
 from database.engine import Database
-from database.models import Case, Document
+from database.models import Case, Document, DocumentCase, NoticeRow
 from repatriation.service import CaseService
 
-EMBASSY_REQUEST = "nationality_request"
 STAGES = [s.value for s in Stage]
+CONSOLIDATED = ("embassy_request",)  # the daily lists go at 06:00 UTC, whatever the journey does
 
 
 @dataclass
@@ -44,6 +44,7 @@ class JourneyResult:
     embassy_latency: dict[str, float | None] = field(default_factory=dict)
     documents: int = 0
     documents_by_type: dict[str, int] = field(default_factory=dict)
+    embassy_letters: int = 0  # consolidated requests mailed to the embassies
     decisions: int = 0
     robot_turnaround: dict[str, float | None] = field(default_factory=dict)
     robot_errors: int = 0
@@ -96,6 +97,14 @@ def _stage_times(history: list[dict[str, Any]]) -> dict[str, tuple[datetime, dat
     return {s: (begun[s], ended[s]) for s in begun if s in ended}
 
 
+def request_sent_at(history: list[dict[str, Any]]) -> datetime | None:
+    """When the embassy request naming this case went out (its timeline's "sent" event)."""
+    for event in history:
+        if event["stage"] == "embassy" and event["event"] == "sent":
+            return datetime.fromisoformat(event["at"])
+    return None
+
+
 def holds_passport(profile: dict[str, Any], day: date) -> bool:
     evidence = profile.get("evidence") or {}
     expiry = evidence.get("passport_expiry")
@@ -108,34 +117,36 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
     whole: list[float] = []
     outcomes: Counter[str] = Counter()
     needed = 0
-    opened: dict[str, datetime] = {}
+    embassy: list[datetime] = []
+    per_case: list[float] = []
     with db.session() as session:
         rows = session.execute(
             select(Case.id, Case.opened_at, Case.closed_at, Case.outcome, Case.state, Case.profile)
         ).all()
         docs = session.execute(select(Document.case_id, Document.doc_type, Document.created_at)).all()
+        letters = session.scalar(
+            select(func.count()).select_from(NoticeRow).where(NoticeRow.kind == "embassy_request")
+        )
     for row in rows:
         if row.id not in ids:
             continue
-        opened[row.id] = row.opened_at
         outcomes[row.outcome or "open"] += 1
         state = row.state or {}
-        for stage, (begin, end) in _stage_times(state.get("history", [])).items():
+        history = state.get("history", [])
+        for stage, (begin, end) in _stage_times(history).items():
             latencies[stage].append((end - begin).total_seconds())
         if row.closed_at:
             whole.append((row.closed_at - row.opened_at).total_seconds())
         if not holds_passport(row.profile, row.opened_at.date()):
             needed += 1  # an ETD, so the embassy must be asked
-    embassy: list[datetime] = []
-    per_case: list[float] = []
+        sent = request_sent_at(history)
+        if sent is not None:
+            embassy.append(sent)
+            per_case.append((sent - row.opened_at).total_seconds())
     by_type: Counter[str] = Counter()
     for doc in docs:
-        if doc.case_id not in ids:
-            continue
-        by_type[doc.doc_type] += 1
-        if doc.doc_type == EMBASSY_REQUEST:
-            embassy.append(doc.created_at)
-            per_case.append((doc.created_at - opened[doc.case_id]).total_seconds())
+        if doc.case_id in ids or (doc.case_id is None and doc.doc_type in CONSOLIDATED):
+            by_type[doc.doc_type] += 1
     result.outcomes = dict(outcomes)
     result.stage_latency = {s: _p(latencies[s]) for s in STAGES if latencies.get(s)}
     result.case_latency = _p(whole)
@@ -145,6 +156,7 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
     result.embassy_latency = _p(per_case)
     result.documents = sum(by_type.values())
     result.documents_by_type = dict(by_type)
+    result.embassy_letters = letters or 0
 
 
 async def shapes_of(client: Client, case_ids: list[str], concurrency: int = 16) -> list[Shape]:
@@ -157,9 +169,17 @@ async def shapes_of(client: Client, case_ids: list[str], concurrency: int = 16) 
         async with limit:
             history = await client.get_workflow_handle(f"repatriation-{case_id}").fetch_history()
         kinds = Counter(e.event_type for e in history.events)
+        local = sum(
+            1
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        )
         return Shape(
             activities=kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
             updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
+            local_activities=local,
+            signals=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED],
         )
 
     return list(await asyncio.gather(*(one(c) for c in case_ids)))
@@ -211,13 +231,16 @@ async def _report_progress(db: Database, ids: set[str], t0: float, progress: Any
         def count() -> tuple[int, int]:
             with db.session() as session:
                 rows = session.execute(select(Case.id, Case.outcome)).all()
-                docs = session.scalars(
-                    select(Document.case_id).where(Document.doc_type == EMBASSY_REQUEST)
+                named = session.scalars(
+                    select(DocumentCase.case_id)
+                    .join(Document, Document.id == DocumentCase.document_id)
+                    .where(Document.doc_type == "embassy_request")
                 ).all()
             closed = sum(1 for r in rows if r.id in ids and r.outcome)
-            return closed, sum(1 for d in docs if d in ids)
+            return closed, sum(1 for d in named if d in ids)
 
         closed, embassy = await asyncio.to_thread(count)
         progress(
-            f"  {time.perf_counter() - t0:6.0f} s: {closed}/{len(ids)} closed, {embassy} embassy requests out"
+            f"  {time.perf_counter() - t0:6.0f} s: {closed}/{len(ids)} closed, "
+            f"{embassy} named in embassy requests"
         )

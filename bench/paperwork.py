@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,8 +17,9 @@ from activities.deps import RenderPool
 from contracts.messages import DocType
 from contracts.survivor import SurvivorProfile
 from database.engine import Database
-from database.models import Case, Document
+from database.models import Case, Document, DocumentCase
 from documents.context import CaseMeta, build_context
+from documents.embassy_list import RequestEntry, request_context
 from documents.sample import sample_facts
 from documents.store import verification_code
 from documents.verify import verify_url
@@ -32,10 +33,13 @@ class Job:
     doc_type: DocType
     profile: SurvivorProfile
     opened: date
+    # A consolidated embassy request: the survivors it names (case reference, profile).
+    named: list[tuple[str, SurvivorProfile]] = field(default_factory=list)
 
 
 def journey_documents(db: Database, case_ids: list[str]) -> list[Job]:
-    """Every document the journey made (type, case), with the case's profile."""
+    """Every document the journey made (type, case), with the case's profile; the consolidated
+    embassy requests with the survivors each names."""
     ids = set(case_ids)
     with db.session() as session:
         cases = {
@@ -44,18 +48,38 @@ def journey_documents(db: Database, case_ids: list[str]) -> list[Job]:
             if r.id in ids
         }
         docs = session.execute(
-            select(Document.case_id, Document.doc_type).order_by(Document.created_at)
+            select(Document.id, Document.case_id, Document.doc_type, Document.subject).order_by(
+                Document.created_at
+            )
         ).all()
+        links = session.execute(select(DocumentCase.document_id, DocumentCase.case_id)).all()
     profiles: dict[str, SurvivorProfile] = {}
+
+    def profile(case_id: str) -> SurvivorProfile:
+        if case_id not in profiles:
+            profiles[case_id] = SurvivorProfile.model_validate(cases[case_id].profile)
+        return profiles[case_id]
+
+    named: dict[str, list[str]] = {}
+    for document_id, case_id in links:
+        if case_id in ids:
+            named.setdefault(document_id, []).append(case_id)
     jobs = []
     for doc in docs:
+        if doc.doc_type == DocType.embassy_request and doc.id in named:
+            people = [(cases[c].reference, profile(c)) for c in named[doc.id]]
+            first = cases[named[doc.id][0]]
+            jobs.append(
+                Job(
+                    doc.id, doc.subject, DocType.embassy_request, people[0][1], first.opened_at.date(), people
+                )
+            )
+            continue
         case = cases.get(doc.case_id)
         if case is None:
             continue
-        if case.id not in profiles:
-            profiles[case.id] = SurvivorProfile.model_validate(case.profile)
         jobs.append(
-            Job(case.id, case.reference, DocType(doc.doc_type), profiles[case.id], case.opened_at.date())
+            Job(case.id, case.reference, DocType(doc.doc_type), profile(case.id), case.opened_at.date())
         )
     return jobs
 
@@ -64,6 +88,20 @@ def _context(
     job: Job, organisation: str, public_url: str, facts: dict[DocType, dict[str, Any]]
 ) -> dict[str, Any]:
     code = verification_code(job.case_id, job.doc_type.value, 1, "bench")
+    if job.doc_type == DocType.embassy_request:
+        entries = [
+            RequestEntry(reference, p, verification_code(reference, "etd_application", 1, "bench"))
+            for reference, p in job.named
+        ]
+        return request_context(
+            job.reference,
+            job.profile.nationality,
+            job.opened,
+            entries,
+            organisation,
+            code,
+            verify_url(public_url, code),
+        )
     meta = CaseMeta(
         case_id=job.case_id,
         reference=job.reference,
@@ -93,7 +131,9 @@ def render_all(jobs: list[Job], processes: int, organisation: str, public_url: s
     """
     facts_of: dict[str, dict[DocType, dict[str, Any]]] = {}
     for job in jobs:
-        if job.case_id not in facts_of:
+        if job.named:
+            facts_of[job.case_id] = {}
+        elif job.case_id not in facts_of:
             facts_of[job.case_id] = sample_facts(job.profile, job.opened)
     per_type: dict[str, list[float]] = {}
     lock = threading.Lock()
@@ -143,9 +183,9 @@ def cjk_ratio(
     organisation: str,
     public_url: str,
     repeats: int = 5,
-    documents: tuple[str, ...] = ("nationality_request", "intake_consent"),
+    documents: tuple[str, ...] = ("etd_application", "intake_consent"),
 ) -> dict[str, Any]:
-    """The embassy request naming a survivor in Chinese script (王小明) against the same
+    """The ETD application naming a survivor in Chinese script (王小明) against the same
     document with the name in Latin script only, each rendered ``repeats`` times alternately in
     one fresh render process (as the worker renders); medians of the warm renders, and the first
     render of each in a fresh process (font files read for the first time)."""

@@ -108,10 +108,10 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     cjk = results.get("cjk")
     if cjk:
-        letter = cjk["nationality_request"]
+        letter = cjk["etd_application"]
         rows.append(
             (
-                "Embassy request naming a survivor in Chinese ÷ the same in Latin script",
+                "ETD application naming a survivor in Chinese ÷ the same in Latin script",
                 f"{_f(letter['chinese_ms'], ' ms', 0)} ÷ {_f(letter['latin_ms'], ' ms', 0)} = "
                 f"**{letter['ratio']:.2f}**",
                 f"≤ {TARGET_CJK_RATIO:.0f}",
@@ -166,7 +166,8 @@ def markdown(results: dict[str, Any], kept: str) -> str:
         f"- **Software**: Python {m['python']}; {m['packages']}; {m['fonts']}",
         f"- **Settings**: {o['render_processes']} render processes, {o['activity_threads']} "
         "activity threads, "
-        f"{o['cache'] or 'default'} cached workflows"
+        f"{o['cache'] or 'default'} cached workflows, embassy requests gathered for "
+        f"{o.get('embassy_window', 60):g} s"
         + (f"; bare paperwork on a {o['paperwork_share']:.0%} sample" if o["paperwork_share"] < 1 else ""),
         "",
         _table(["Figure", "Measured", "Target", ""], figures(results)),
@@ -181,7 +182,9 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             "Thai, Burmese and Lao script; minors, pregnancies, medical needs; a few holding their passport) "
             f"opened at once ({_f(journey['open_seconds'], ' s')} to open them all), then driven to closure: "
             f"{_f(journey['seconds'], ' s')} in all, {journey['decisions']:,} decisions, "
-            f"{journey['documents']:,} documents, "
+            f"{journey['documents']:,} documents "
+            f"({journey.get('documents_by_type', {}).get('embassy_request', 0):,} of them consolidated "
+            f"embassy requests, mailed as {journey.get('embassy_letters', 0):,} letters), "
             f"{_f(journey.get('activities_per_case'), digits=1)} activities and "
             f"{_f(journey.get('updates_per_case'), digits=1)} Updates per case. Outcomes: "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(journey["outcomes"].items()))
@@ -302,7 +305,8 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             "",
             "(The consent form is bilingual: the Chinese one carries the whole form in Chinese "
             "too, the Latin "
-            "twin is in English only, so it is a different document; the embassy request is the target's.)",
+            "twin is in English only, so it is a different document; the ETD application, which the embassy "
+            "receives for each survivor, is the target's.)",
             "",
         ]
     parts.append(kept.rstrip() + "\n" if kept else KEPT_HEADING + "\n\n(Not written yet.)\n")

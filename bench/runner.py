@@ -51,7 +51,8 @@ class Options:
     render_idle: float | None = None  # the scale worker's idle timeout (None: the deployed one)
     settle: float = 10  # seconds between the last case waiting and the memory measurement
     cjk_repeats: int = 5
-    cjk_documents: tuple[str, ...] = ("nationality_request", "intake_consent")
+    cjk_documents: tuple[str, ...] = ("etd_application", "intake_consent")
+    embassy_window: float | None = None  # None: the deployed default (REPATRIATION_EMBASSY_REQUEST_...)
     command: str = "repatriation bench"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -67,7 +68,7 @@ class Options:
             settle=2,
             paperwork_share=1.0,
             cjk_repeats=3,
-            cjk_documents=("nationality_request",),
+            cjk_documents=("etd_application",),
         )
         values.update(changes)
         return cls(**values)
@@ -85,7 +86,7 @@ def _without_user_settings() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def bench_settings(data_dir: Path) -> tuple[Any, dict[str, str]]:
+def bench_settings(data_dir: Path, embassy_window: float | None = None) -> tuple[Any, dict[str, str]]:
     """Settings on ``data_dir`` and free ports, and the same as environment variables."""
     from repatriation.settings import Settings
 
@@ -98,6 +99,8 @@ def bench_settings(data_dir: Path) -> tuple[Any, dict[str, str]]:
         "REPATRIATION_LOG_LEVEL": "WARNING",
         "REPATRIATION_SWEEP_SECONDS": "3600",
     }
+    if embassy_window is not None:
+        env["REPATRIATION_EMBASSY_REQUEST_WINDOW_SECONDS"] = str(embassy_window)
     with _without_user_settings():
         settings = Settings(
             _env_file=None, **{k.removeprefix("REPATRIATION_").lower(): v for k, v in env.items()}
@@ -133,7 +136,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
     data_dir.mkdir(parents=True, exist_ok=True)
     if any(data_dir.iterdir()):
         raise SystemExit(f"the data folder {data_dir} is not empty: the benchmark needs a fresh one")
-    settings, env = bench_settings(data_dir)
+    settings, env = bench_settings(data_dir, options.embassy_window)
     env = worker_env(env)
     results: dict[str, Any] = {
         "machine": measure.machine(),
@@ -148,6 +151,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             "full_sandbox": options.full_sandbox,
             "paperwork_share": options.paperwork_share,
             "activity_threads": settings.activity_threads,
+            "embassy_window": settings.embassy_request_window_seconds,
             "quick": options.quick,
         },
     }

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from contracts.state import CaseState, DecisionKind, FlightOption, Role
+from contracts.state import CaseState, DecisionKind, DocumentRef, FlightOption, Role
 
 
 class DocType(StrEnum):
@@ -29,10 +29,14 @@ class DocType(StrEnum):
     travel_letter = "travel_letter"
     closure_report = "closure_report"
     embassy_daily_list = "embassy_daily_list"
+    embassy_request = "embassy_request"
 
 
-# The documents about one case (the embassy's daily list is about many).
-CASE_DOC_TYPES: tuple[DocType, ...] = tuple(t for t in DocType if t != DocType.embassy_daily_list)
+# Documents about several cases: the consolidated request that asks an embassy to verify the
+# nationality of a batch of survivors, and the embassy's daily list of everyone still awaiting it.
+MULTI_CASE_DOC_TYPES: tuple[DocType, ...] = (DocType.embassy_request, DocType.embassy_daily_list)
+# The documents about one case.
+CASE_DOC_TYPES: tuple[DocType, ...] = tuple(t for t in DocType if t not in MULTI_CASE_DOC_TYPES)
 
 # The stage each document belongs to (for logs and views).
 DOC_STAGE: dict[DocType, str] = {
@@ -47,6 +51,7 @@ DOC_STAGE: dict[DocType, str] = {
     DocType.travel_letter: "travel",
     DocType.closure_report: "closed",
     DocType.embassy_daily_list: "embassy",
+    DocType.embassy_request: "embassy",
 }
 
 
@@ -61,6 +66,11 @@ class Policy(BaseModel):
     fit_to_fly_from_weeks: int = 28
     search_attributes: bool = Field(
         default=False, description="Upsert the custom search attributes (registered on the server)."
+    )
+    paperwork_task_queue: str | None = Field(
+        default=None,
+        description="The task queue of the render activities (None: the workflow's own, as before "
+        "the paperwork had a queue of its own).",
     )
 
 
@@ -166,6 +176,72 @@ class EmbassyList(BaseModel):
     document_id: str
     version: int
     mailed: bool
+
+
+class EmbassyRequestEntry(BaseModel):
+    """A case ready for the embassy: its ETD application is made and it waits for the request."""
+
+    case_id: str
+    workflow_id: str
+
+
+class JoinEmbassyRequest(BaseModel):
+    case_id: str
+    workflow_id: str
+
+
+class EmbassyBatchStart(BaseModel):
+    """The input of an embassy's request batcher (one per nationality and organisation)."""
+
+    nationality: str
+    organisation: str
+    window_seconds: float = Field(gt=0, description="How long a batch collects cases before it is sent.")
+    max_cases: int = Field(ge=1, description="A batch this large is sent at once.")
+    paperwork_task_queue: str | None = None
+    waiting: list[EmbassyRequestEntry] = Field(
+        default_factory=list, description="Cases carried over a continue-as-new."
+    )
+    batches_sent: int = 0
+
+
+class EmbassyRequestBatch(BaseModel):
+    """Send one consolidated request: render it, mail it with each survivor's ETD application."""
+
+    request_reference: str = Field(max_length=40)
+    nationality: str
+    organisation: str
+    issued_on: date
+    case_ids: list[str]
+
+
+class EarlierRequest(BaseModel):
+    reference: str
+    document: DocumentRef
+
+
+class EmbassyRequestResult(BaseModel):
+    request_reference: str
+    document: DocumentRef | None = None
+    sent: list[str] = Field(default_factory=list, description="Cases named in the request.")
+    earlier: dict[str, EarlierRequest] = Field(
+        default_factory=dict,
+        description="Cases already named in an earlier request (a join retried after it went out).",
+    )
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="Cases left out, and why (closed, consent withdrawn)."
+    )
+    failed: dict[str, str] = Field(
+        default_factory=dict, description="Cases whose data could not be put in the request, and why."
+    )
+    mailed: bool = False
+
+
+class EmbassyRequestSent(BaseModel):
+    """Signalled to a case by its embassy's batcher: the request naming it went out, or why not."""
+
+    request_reference: str
+    document: DocumentRef | None = None
+    error: str | None = None
 
 
 class ReadModelSync(BaseModel):

@@ -104,6 +104,16 @@ class Document(Base):
     )
 
 
+class DocumentCase(Base):
+    """The cases a document about several cases names (an embassy's consolidated request, its
+    daily list): who may read it, and what a case's retention purge must remove."""
+
+    __tablename__ = "document_cases"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True, index=True)
+
+
 class DecisionRow(Base):
     __tablename__ = "decisions"
 

@@ -60,6 +60,7 @@ DOC_TITLES: dict[DocType, str] = {
     DocType.travel_letter: "Travel assistance letter",
     DocType.closure_report: "Case closure report",
     DocType.embassy_daily_list: "Consolidated nationality verification list",
+    DocType.embassy_request: "Request for verification of nationality and emergency travel documents",
 }
 
 OUTCOME_LABELS: dict[Outcome, str] = {

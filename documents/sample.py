@@ -25,7 +25,7 @@ from activities.funding import estimate as estimate_costs
 from booking.provider import DESTINATION_AIRPORT, ORIGIN
 from booking.simulated import ROUTES, TICKET_PREFIX, flight_numbers, option_from_id, option_id
 from checks.identity import run_identity_checks
-from contracts.messages import DocType
+from contracts.messages import MULTI_CASE_DOC_TYPES, DocType
 from contracts.state import Booking, CostEstimate, EtdRecord, FundingCommitment
 from contracts.survivor import SurvivorProfile, country_name
 from documents.context import CaseMeta, build_context, normalise_language, verify_url
@@ -170,37 +170,48 @@ def sample_facts(profile: SurvivorProfile, opened: date) -> dict[DocType, dict[s
     }
 
 
-def _sample_list(profile: SurvivorProfile, today: date, settings: Settings, renderer: Any) -> bytes:
-    """An embassy's daily list naming this survivor and two more of the same nationality."""
+def _three_survivors(profile: SurvivorProfile) -> list[SurvivorProfile]:
+    """This survivor and two more of the same nationality, for the documents naming several."""
+    return [
+        profile,
+        *(
+            profile.model_copy(
+                update={
+                    "given_names": f"{profile.given_names} {suffix}",
+                    "date_of_birth": profile.date_of_birth - timedelta(days=400 * n),
+                }
+            )
+            for n, suffix in enumerate(("B", "C"), start=1)
+        ),
+    ]
+
+
+def _sample_consolidated(
+    doc_type: DocType, profile: SurvivorProfile, today: date, settings: Settings, renderer: Any
+) -> bytes:
+    """The embassy's daily list or consolidated request, naming three survivors."""
     from datetime import UTC, datetime
 
-    from documents.embassy_list import ListEntry, list_context
+    from documents.embassy_list import ListEntry, RequestEntry, list_context, request_context
 
-    others = [
-        profile.model_copy(
-            update={
-                "given_names": f"{profile.given_names} {suffix}",
-                "date_of_birth": profile.date_of_birth - timedelta(days=400 * n),
-            }
+    code = verification_code(f"sample:{doc_type.value}", doc_type.value, 1, "sample")
+    url = verify_url(settings.public_url, code)
+    people = _three_survivors(profile)
+    if doc_type == DocType.embassy_daily_list:
+        since = datetime.combine(today - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+        entries = [ListEntry(f"RP-SAMPLE{n}", p, since, ["nationality", "etd"]) for n, p in enumerate(people)]
+        context = list_context(profile.nationality, today, entries, settings.organisation, code, url, 1)
+    else:
+        requests = [
+            RequestEntry(f"RP-SAMPLE{n}", p, verification_code(f"sample-{n}", "etd_application", 1, "sample"))
+            for n, p in enumerate(people)
+        ]
+        reference = f"REQ-{profile.nationality}-{today:%Y%m%d}-SAMPLE"
+        context = request_context(
+            reference, profile.nationality, today, requests, settings.organisation, code, url
         )
-        for n, suffix in enumerate(("B", "C"), start=1)
-    ]
-    since = datetime.combine(today - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
-    entries = [
-        ListEntry(f"RP-SAMPLE{n}", p, since, ["nationality", "etd"]) for n, p in enumerate([profile, *others])
-    ]
-    code = verification_code("list:sample", DocType.embassy_daily_list.value, 1, "sample")
-    context = list_context(
-        profile.nationality,
-        today,
-        entries,
-        settings.organisation,
-        code,
-        verify_url(settings.public_url, code),
-        1,
-    )
     context["specimen"] = True
-    return renderer.render(DocType.embassy_daily_list, context).pdf
+    return renderer.render(doc_type, context).pdf
 
 
 def render_samples(outdir: Path, language: str | None = None, settings: Settings | None = None) -> list[Path]:
@@ -226,9 +237,9 @@ def render_samples(outdir: Path, language: str | None = None, settings: Settings
     converting: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         for doc_type in DocType:
-            if doc_type == DocType.embassy_daily_list:
+            if doc_type in MULTI_CASE_DOC_TYPES:
                 pdf = outdir / f"{doc_type.value}.pdf"
-                pdf.write_bytes(_sample_list(profile, today, settings, renderer))
+                pdf.write_bytes(_sample_consolidated(doc_type, profile, today, settings, renderer))
                 png = pdf.with_suffix(".png")
                 command = [pdftoppm, "-png", "-r", str(PNG_RESOLUTION), "-f", "1", "-l", "1", "-singlefile"]
                 process = subprocess.Popen(

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.state import DocumentRef
 from database.engine import Database
-from database.models import Document
+from database.models import Document, DocumentCase
 
 DOCUMENT_NAMESPACE = uuid.UUID("5b7f3c1e-2f0a-4c39-9d8e-6a1d2c3b4a59")
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
@@ -54,7 +54,7 @@ def verification_code(case_id: str, doc_type: str, version: int, digest: str) ->
     return base64.b32encode(raw).decode()[:CODE_LENGTH]
 
 
-def _ref(row: Document) -> DocumentRef:
+def ref_of(row: Document) -> DocumentRef:
     return DocumentRef(
         document_id=row.id,
         doc_type=row.doc_type,
@@ -131,7 +131,7 @@ class DocumentStore:
     ) -> DocumentRef:
         latest = _latest(self.db, case_id, doc_type, subject)
         if latest is not None and latest.input_hash == digest:
-            return _ref(latest)
+            return ref_of(latest)
         version = latest.version + 1 if latest else 1
         owner = case_id or f"list:{subject}"
         code = verification_code(owner, doc_type, version, digest)
@@ -173,10 +173,32 @@ class DocumentStore:
             existing = _latest(self.db, case_id, doc_type, subject)
             if existing is None or existing.input_hash != digest:
                 raise
-            return _ref(existing)
+            return ref_of(existing)
         finally:
             tmp.unlink(missing_ok=True)
-        return _ref(row)
+        return ref_of(row)
+
+    def find(self, doc_type: str, subject: str) -> Document | None:
+        """The latest version of a document about several cases, by its subject."""
+        return _latest(self.db, None, doc_type, subject)
+
+    def link(self, document_id: str, case_ids: list[str]) -> None:
+        """Record the cases a document about several cases names (again: nothing changes)."""
+        with self.db.session() as session:
+            known = set(
+                session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
+            )
+            session.add_all(
+                DocumentCase(document_id=document_id, case_id=c)
+                for c in dict.fromkeys(case_ids)
+                if c not in known
+            )
+
+    def named_in(self, document_id: str) -> list[str]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
+            )
 
     def get(self, document_id: str) -> Document | None:
         with self.db.session() as session:

@@ -87,6 +87,11 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--no-report", action="store_true", help="print the figures only")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
+    p.add_argument(
+        "--embassy-window",
+        type=float,
+        help="seconds a consolidated embassy request gathers cases (default: the setting's, 60)",
+    )
     p.add_argument("--timeout", type=float, default=4 * 3600, help="give up on the journey after this (s)")
     p.set_defaults(func=cmd_bench)
 
@@ -111,7 +116,7 @@ def options_from(args: argparse.Namespace) -> Any:
         "timeout": args.timeout,
         "command": _command(),
     }
-    for name in ("cases", "waiting", "waiting_real", "paperwork_share"):
+    for name in ("cases", "waiting", "waiting_real", "paperwork_share", "embassy_window"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.bench_data_dir:

@@ -44,7 +44,13 @@ def demo_users(db: Database, settings: Settings) -> dict[str, str]:
     return tokens
 
 
+DEMO_EMBASSY_WINDOW = 10.0
+
+
 async def run_demo(settings: Settings, stop: asyncio.Event, duplicate: bool = True, pace: float = 1.0) -> int:
+    if "embassy_request_window_seconds" not in settings.model_fields_set:
+        # A demo's embassies are asked every few seconds, not every minute (unless configured).
+        settings = settings.model_copy(update={"embassy_request_window_seconds": DEMO_EMBASSY_WINDOW})
     async with embedded_stack(settings) as stack:
         service = CaseService(settings, stack.client, stack.deps.db)
         caseworker = Actor("demo-caseworker", Role.caseworker, settings.organisation, source="demo")

@@ -4,7 +4,8 @@ Kept: the case row with non-identifying facts (nationality, sex, age band, outco
 times) for statistics, the documents' verification records (a printed letter can still be
 proven genuine), the ledger and bookings, and the audit trail with its chain intact (details,
 which may hold free text, are blanked; the chain covers their digests). Removed: the profile,
-the PDFs, decision payloads beyond their verdict, document numbers in the read model, and the
+the PDFs (the case's own and the consolidated ones naming it: the embassy requests and daily
+lists), decision payloads beyond their verdict, document numbers in the read model, and the
 workflow's history in Temporal.
 """
 
@@ -23,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from database import audit
 from database.engine import Database
-from database.models import AuditEntry, Case, DecisionRow, Document
+from database.models import AuditEntry, Case, DecisionRow, Document, DocumentCase
 from repatriation.logs import get_logger
 
 VERDICT_FIELDS = ("verified", "action", "confirmed", "issued", "approved", "source_id", "amount", "currency")
@@ -92,7 +93,12 @@ def purge_case_data(db: Database, case_id: str, now: datetime) -> int:
         for decision in session.scalars(select(DecisionRow).where(DecisionRow.case_id == case_id)):
             decision.payload = {k: v for k, v in (decision.payload or {}).items() if k in VERDICT_FIELDS}
             decision.payload["purged"] = True
-        for doc in session.scalars(select(Document).where(Document.case_id == case_id)):
+        # Its own documents, and the consolidated ones naming it (an embassy request, a daily
+        # list): they hold this person's data too. Their verification records stay.
+        naming = select(DocumentCase.document_id).where(DocumentCase.case_id == case_id)
+        for doc in session.scalars(
+            select(Document).where((Document.case_id == case_id) | Document.id.in_(naming))
+        ):
             if doc.path:
                 Path(doc.path).unlink(missing_ok=True)
                 removed += 1

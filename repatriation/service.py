@@ -20,7 +20,7 @@ from access import scope
 from access.actor import Actor
 from contracts import decisions as d
 from contracts.interventions import Intervention
-from contracts.messages import CaseStart
+from contracts.messages import CaseStart, DocType
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
 from contracts.views import (
@@ -35,7 +35,7 @@ from contracts.views import (
 from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
-from database.models import AuditEntry, Case, Document, StuckFlag
+from database.models import AuditEntry, Case, Document, DocumentCase, StuckFlag
 from repatriation import metrics
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -330,21 +330,40 @@ class CaseService:
             timeline=state.history if state else [],
             state=state,
             survivor=scope.visible_profile(actor, case.profile),
-            documents=[document_info(doc) for doc in self.documents(case.id)],
+            documents=[document_info(doc, case.id) for doc in self.documents(case.id)],
         )
 
     def documents_for(self, actor: Actor, case_id_or_reference: str) -> list[DocumentInfo]:
         case = self.case_for(actor, case_id_or_reference)
-        return [document_info(doc) for doc in self.documents(case.id)]
+        return [document_info(doc, case.id) for doc in self.documents(case.id)]
 
     def document_file(self, actor: Actor, case_id_or_reference: str, document_id: str) -> Document:
+        """A document of the case, or one naming it among others (an embassy request), which
+        only those who may see every case it names may read: each of them is audited."""
         case = self.case_for(actor, case_id_or_reference)
         doc = next((d for d in self.documents(case.id) if d.id == document_id), None)
         if doc is None:
             raise NotFound(f"document {document_id} not found")
         if not doc.path:
             raise NotFound(f"document {document_id} was removed under the retention policy")
-        self.audit(actor, "document.read", case.id, f"{doc.doc_type} v{doc.version}")
+        named = [case.id] if doc.case_id else self._named_in(doc.id)
+        if doc.case_id is None:
+            with self.db.session() as session:
+                others = list(session.scalars(select(Case).where(Case.id.in_(named))))
+            if len(others) != len(set(named)) or not all(scope.can_see(actor, c) for c in others):
+                raise NotFound(f"document {document_id} not found")
+        detail = f"{doc.doc_type} v{doc.version}"
+        with self.db.session() as session:
+            for named_id in named:
+                audit_trail.append(
+                    session,
+                    actor=actor.name,
+                    role=actor.role,
+                    case_id=named_id,
+                    action="document.read",
+                    detail=detail if named_id == case.id else f"{detail}, read through case {case.reference}",
+                    source=actor.source,
+                )
         return doc
 
     def history_for(self, actor: Actor, case_id_or_reference: str) -> list[HistoryEntry]:
@@ -466,11 +485,23 @@ class CaseService:
             return {stage: n for stage, n in session.execute(query).all()}
 
     def documents(self, case_id: str) -> list[Document]:
+        """The case's own documents and the embassy requests naming it, oldest first (the daily
+        lists name it too, but are the embassy's reminders, mailed, not the case's papers)."""
+        naming = select(DocumentCase.document_id).where(DocumentCase.case_id == case_id)
+        asked = Document.id.in_(naming) & (Document.doc_type == DocType.embassy_request)
         with self.db.session() as session:
             return list(
                 session.scalars(
-                    select(Document).where(Document.case_id == case_id).order_by(Document.created_at)
+                    select(Document)
+                    .where((Document.case_id == case_id) | asked)
+                    .order_by(Document.created_at)
                 )
+            )
+
+    def _named_in(self, document_id: str) -> list[str]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
             )
 
 
@@ -489,7 +520,8 @@ def summary(case: Case) -> CaseSummary:
     )
 
 
-def document_info(doc: Document) -> DocumentInfo:
+def document_info(doc: Document, case_id: str) -> DocumentInfo:
+    """``case_id``: the case it is listed under (a consolidated document names several)."""
     return DocumentInfo(
         document_id=doc.id,
         doc_type=doc.doc_type,
@@ -498,5 +530,5 @@ def document_info(doc: Document) -> DocumentInfo:
         verification_code=doc.verification_code,
         issued_on=doc.issued_on,
         superseded=doc.superseded,
-        url=f"/api/cases/{doc.case_id}/documents/{doc.id}",
+        url=f"/api/cases/{case_id}/documents/{doc.id}",
     )

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "repatriation"
+    paperwork_task_queue: str | None = Field(
+        None, description="Task queue of the render activities; default: the task queue + '-paperwork'."
+    )
     temporal_ui_port: int = 8233
     organisation: str = Field("Phnom Penh Shelter Network", description="Issuer on documents.")
     public_url: str = Field(
@@ -75,6 +78,18 @@ class Settings(BaseSettings):
     caseworkers_email: str = "caseworkers@shelter.example"
     embassy_email_pattern: str = "consular.{nationality}@embassies.example"
     activity_threads: int = Field(8, ge=1, le=256)
+    paperwork_threads: int | None = Field(
+        None, ge=1, le=64, description="Documents a worker renders at once; default: 2 per render process."
+    )
+    embassy_request_window_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A case ready for its embassy waits at most this long for the consolidated request "
+        "that names it with every other case ready for that embassy.",
+    )
+    embassy_request_max_cases: int = Field(
+        200, ge=1, le=1000, description="A consolidated request naming this many survivors goes at once."
+    )
     retention_days: int = Field(
         365, ge=1, description="Closed cases lose their personal data after this many days (`purge`)."
     )
@@ -105,6 +120,10 @@ class Settings(BaseSettings):
     def schema_mode(self) -> Literal["upgrade", "check"]:
         """Production refuses a database that is behind; elsewhere it is migrated at start."""
         return "check" if self.environment == "production" else "upgrade"
+
+    @property
+    def paperwork_queue(self) -> str:
+        return self.paperwork_task_queue or f"{self.task_queue}-paperwork"
 
     @property
     def documents_dir(self) -> Path:
@@ -162,6 +181,7 @@ class Settings(BaseSettings):
             max_pregnancy_weeks_to_fly=self.max_pregnancy_weeks_to_fly,
             fit_to_fly_from_weeks=self.fit_to_fly_from_weeks,
             search_attributes=self.search_attributes,
+            paperwork_task_queue=self.paperwork_queue,
         )
 
 

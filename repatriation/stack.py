@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from activities.deps import Deps
 from database import ledger
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
-from repatriation.temporal import build_worker, connect, ensure_daily_lists_schedule
+from repatriation.temporal import connect, ensure_daily_lists_schedule, running_workers
 
 log = get_logger(component="stack")
 
@@ -37,6 +36,14 @@ SEARCH_ATTRIBUTES = {
     "NextDeadline": "Datetime",
 }
 SEARCH_ATTRIBUTE_FLAGS = [f for k, v in SEARCH_ATTRIBUTES.items() for f in ("--search-attribute", f"{k}={v}")]
+# One partition per task queue: Temporal orders a queue's backlog by priority within each
+# partition, so with one (plenty for a single machine) the paperwork goes strictly by priority
+# (workflows/calls.py). A cluster keeps several partitions and an order close to it.
+ONE_PARTITION_FLAGS = [
+    f
+    for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions")
+    for f in ("--dynamic-config-value", f"{key}=1")
+]
 
 
 def temporal_executable() -> str:
@@ -90,6 +97,7 @@ class TemporalDevServer:
                 "--log-level",
                 "warn",
                 *SEARCH_ATTRIBUTE_FLAGS,
+                *ONE_PARTITION_FLAGS,
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,
@@ -173,23 +181,21 @@ async def embedded_stack(
         deps = Deps.from_settings(settings)
         ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
         await ensure_daily_lists_schedule(client, settings)
-        with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
-            worker = build_worker(client, deps, executor)
-            async with worker, contextlib.AsyncExitStack() as web:
-                url = None
-                if serve_http:
-                    from api.app import create_app
-                    from repatriation.http import serving
+        async with running_workers(client, deps), contextlib.AsyncExitStack() as web:
+            url = None
+            if serve_http:
+                from api.app import create_app
+                from repatriation.http import serving
 
-                    app = create_app(settings, client, deps.db)
-                    url = await web.enter_async_context(serving(app, settings.http_host, settings.http_port))
-                sweeper = asyncio.create_task(_sweep_forever(client, deps, settings.sweep_seconds))
-                try:
-                    yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
-                finally:
-                    sweeper.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sweeper
+                app = create_app(settings, client, deps.db)
+                url = await web.enter_async_context(serving(app, settings.http_host, settings.http_port))
+            sweeper = asyncio.create_task(_sweep_forever(client, deps, settings.sweep_seconds))
+            try:
+                yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
     finally:
         if server is not None:
             server.stop()

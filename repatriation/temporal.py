@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +20,10 @@ from activities.stuck import StuckInterceptor
 from repatriation.codec import data_converter
 from repatriation.settings import Settings
 from workflows.embassy_lists import EmbassyListsWorkflow
+from workflows.embassy_requests import EmbassyRequestsWorkflow
 from workflows.repatriation import RepatriationWorkflow
 
-WORKFLOWS = [RepatriationWorkflow, EmbassyListsWorkflow]
+WORKFLOWS = [RepatriationWorkflow, EmbassyRequestsWorkflow, EmbassyListsWorkflow]
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -84,6 +87,7 @@ def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> di
     tuning = tuning or WorkerTuning()
     options: dict[str, Any] = {
         "max_concurrent_activities": settings.activity_threads,
+        "max_concurrent_local_activities": settings.activity_threads,
         "max_cached_workflows": tuning.max_cached_workflows,
     }
     if tuning.max_concurrent_workflow_tasks is not None:
@@ -94,19 +98,54 @@ def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> di
     return options
 
 
-def build_worker(
-    client: Client, deps: Deps, executor: ThreadPoolExecutor, tuning: WorkerTuning | None = None
-) -> Worker:
-    """A worker for every workflow and activity. ``executor`` runs the blocking activities."""
-    return Worker(
-        client,
-        task_queue=deps.settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(deps),
-        activity_executor=executor,
-        interceptors=[StuckInterceptor(deps.db, deps.settings.stuck_after_attempts)],
-        **worker_options(deps.settings, tuning),
-    )
+def paperwork_slots(deps: Deps) -> int:
+    """Documents a worker renders at once: two per render process (one rendering while the
+    other's row and file are written), or two in the activity threads."""
+    if deps.settings.paperwork_threads:
+        return deps.settings.paperwork_threads
+    return 2 * (deps.render_pool.size if deps.render_pool is not None else 1)
+
+
+@contextlib.asynccontextmanager
+async def running_workers(
+    client: Client, deps: Deps, tuning: WorkerTuning | None = None
+) -> AsyncIterator[list[Worker]]:
+    """Run the two workers of one process until the block ends, then stop them gracefully
+    (the activities in hand finish first).
+
+    - the workflows' task queue: every workflow and the quick activities (database, mail, the
+      booking provider), in ``activity_threads`` threads, the read model's local activities
+      beside them;
+    - the paperwork queue: the documents, as many at once as :func:`paperwork_slots`, so that
+      the rest of a mass release's paperwork waits in Temporal, ordered by priority.
+    """
+    settings = deps.settings
+    activities = build_activities(deps)
+    interceptors = [StuckInterceptor(deps.db, settings.stuck_after_attempts)]
+    slots = paperwork_slots(deps)
+    with (
+        ThreadPoolExecutor(2 * settings.activity_threads, thread_name_prefix="activity") as executor,
+        ThreadPoolExecutor(slots, thread_name_prefix="paperwork") as paperwork_executor,
+    ):
+        main = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=activities.main,
+            activity_executor=executor,
+            interceptors=interceptors,
+            **worker_options(settings, tuning),
+        )
+        paperwork = Worker(
+            client,
+            task_queue=settings.paperwork_queue,
+            activities=activities.paperwork,
+            activity_executor=paperwork_executor,
+            interceptors=interceptors,
+            max_concurrent_activities=slots,
+        )
+        async with main, paperwork:
+            yield [main, paperwork]
 
 
 async def run_worker(
@@ -124,13 +163,8 @@ async def run_worker(
         settings, render_processes=tuning.processes(), render_idle_seconds=tuning.render_idle_seconds
     )
     try:
-        with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
-            worker = build_worker(client, deps, executor, tuning)
-            if stop is None:
-                await worker.run()
-                return
-            async with worker:
-                await stop.wait()
+        async with running_workers(client, deps, tuning):
+            await (stop or asyncio.Event()).wait()
     finally:
         deps.close()
 

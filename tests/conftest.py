@@ -9,7 +9,6 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from database import ledger
 from database.engine import Database
 from repatriation.service import CaseService
 from repatriation.settings import Settings
-from repatriation.temporal import build_worker
+from repatriation.temporal import running_workers
 from workflows.repatriation import RepatriationWorkflow
 
 ORG = "Test Shelter"
@@ -101,6 +100,15 @@ class Harness:
                 )
             await asyncio.sleep(0.05)
 
+    async def wait_document(self, case_id: str, doc_type: str, timeout: float = 30) -> CaseState:
+        """Until the case holds a document of this type (records render beside the journey)."""
+        return await self.wait_for(
+            case_id,
+            lambda s: any(d.doc_type == doc_type for d in s.documents),
+            f"document {doc_type}",
+            timeout,
+        )
+
     async def wait_pending(self, case_id: str, kind: str, timeout: float = 30) -> CaseState:
         return await self.wait_for(
             case_id, lambda s: any(p.kind == kind for p in s.pending), f"pending {kind}", timeout
@@ -108,13 +116,18 @@ class Harness:
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        # Time passes in real time while a test polls: a case ready for its embassy is asked at once.
+        "embassy_request_window_seconds": 0.2,
+        **overrides,
+    }
     return Settings(
         data_dir=tmp_path / "var",
         database_url=database_url,
         task_queue=f"test-{uuid.uuid4()}",
         organisation=ORG,
         search_attributes=False,  # not registered on the time-skipping test server
-        **overrides,
+        **values,
     )
 
 
@@ -127,25 +140,28 @@ async def harness_for(
     deps = Deps.from_settings(settings)
     ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
     try:
-        with ThreadPoolExecutor(max_workers=8) as executor:
-            async with build_worker(env.client, deps, executor):
-                try:
-                    yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db, deps)
-                finally:
-                    await _terminate_open_journeys(env, deps.db)
+        async with running_workers(env.client, deps):
+            try:
+                yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db, deps)
+            finally:
+                await _terminate_open_journeys(env, deps.db, settings.task_queue)
     finally:
         deps.db.dispose()
 
 
-async def _terminate_open_journeys(env: WorkflowEnvironment, db: Database) -> None:
+async def _terminate_open_journeys(env: WorkflowEnvironment, db: Database, queue: str) -> None:
     """The time-skipping server is shared by the session and cannot skip time while any
-    activity is outstanding: end this test's journeys before its worker goes away."""
+    activity is outstanding: end this test's journeys (and its embassies' batchers) before its
+    worker goes away."""
     from sqlalchemy import select
 
+    from activities.embassy_requests import batcher_id
     from database.models import Case
 
     with db.session() as session:
-        workflow_ids = list(session.scalars(select(Case.workflow_id)))
+        rows = session.execute(select(Case.workflow_id, Case.nationality, Case.organisation)).all()
+    workflow_ids = [r.workflow_id for r in rows]
+    workflow_ids += sorted({batcher_id(queue, r.nationality, r.organisation) for r in rows})
     for workflow_id in workflow_ids:
         with contextlib.suppress(Exception):
             await env.client.get_workflow_handle(workflow_id).terminate("test finished")

@@ -89,6 +89,7 @@ DOCUMENT_LABELS: dict[str, str] = {
     "intake_consent": "Intake record and consent form",
     "identity_report": "Identity verification report",
     "nationality_request": "Nationality verification request",
+    "embassy_request": "Embassy request (consolidated: names every survivor asked together)",
     "etd_application": "ETD application",
     "funding_request": "Funding request",
     "funding_memo": "Funding approval memo",

@@ -1,6 +1,18 @@
-"""How the workflow calls its activities: names, timeouts and retry policies in one place.
+"""How the workflow calls its activities: names, timeouts, retry policies, task queues and
+priorities in one place.
 
 Activities are referenced by name so that this module never imports SQLAlchemy or WeasyPrint.
+
+- The read model's bookkeeping (``sync_read_model``, ``record_decision``) runs as *local*
+  activities: in the worker that runs the workflow task, recorded as a marker in the history,
+  with no task to schedule, match and dispatch on the server. They are a third of a case's steps.
+- Documents render on a task queue of their own (``Policy.paperwork_task_queue``), served by
+  workers whose slots match their render processes, so that the backlog of a mass release waits
+  in Temporal, where it is ordered by priority, instead of in the workers.
+- Priorities (Temporal's ``priority_key``, 1 first): what the embassy request needs goes first,
+  because the embassy's answer is the longest wait of every case; records that nobody waits for
+  (the intake and consent form, the identity report) go last. Under no backlog they change
+  nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +21,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts.messages import (
@@ -17,9 +29,13 @@ with workflow.unsafe.imports_passed_through():
         CancelBooking,
         CommitFunds,
         DecisionRecord,
+        DocType,
+        EmbassyRequestBatch,
+        EmbassyRequestResult,
         EstimateInput,
         FlightSearch,
         IdentityCheckInput,
+        JoinEmbassyRequest,
         Notice,
         ReadModelSync,
         ReleaseFunds,
@@ -45,35 +61,86 @@ RETRY = RetryPolicy(
 # this runs out, and the attempt is retried elsewhere.
 QUICK = timedelta(seconds=15)
 RENDER = timedelta(seconds=30)
+# A consolidated request renders a page per few dozen survivors and attaches their applications.
+EMBASSY_REQUEST = timedelta(minutes=5)
+
+FIRST = Priority(priority_key=1)  # the embassy request and what it needs
+SOON = Priority(priority_key=2)  # what a person waits on before deciding
+RECORDS = Priority(priority_key=4)  # paperwork for the file: nobody's next step waits on it
+
+DOC_PRIORITY: dict[DocType, Priority] = {
+    DocType.etd_application: FIRST,
+    DocType.funding_request: SOON,
+    DocType.intake_consent: RECORDS,
+    DocType.identity_report: RECORDS,
+}
 
 
 T = TypeVar("T")
 
 
-async def _run(name: str, arg: Any, result_type: type[T] | None = None, timeout: timedelta = QUICK) -> T:
+async def _run(
+    name: str,
+    arg: Any,
+    result_type: type[T] | None = None,
+    timeout: timedelta = QUICK,
+    task_queue: str | None = None,
+    priority: Priority = Priority.default,
+) -> T:
     return await workflow.execute_activity(
-        name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=RETRY
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timeout,
+        retry_policy=RETRY,
+        task_queue=task_queue,
+        priority=priority,
     )
 
 
-async def sync_read_model(request: ReadModelSync) -> None:
-    await _run("sync_read_model", request)
+async def _local(name: str, arg: Any) -> None:
+    await workflow.execute_local_activity(name, arg, start_to_close_timeout=QUICK, retry_policy=RETRY)
 
 
-async def record_decision(record: DecisionRecord) -> None:
-    await _run("record_decision", record)
+async def sync_read_model(request: ReadModelSync, local: bool = False) -> None:
+    if local:
+        await _local("sync_read_model", request)
+    else:
+        await _run("sync_read_model", request)
 
 
-async def render_document(request: RenderRequest) -> DocumentRef:
-    return await _run("render_document", request, DocumentRef, RENDER)
+async def record_decision(record: DecisionRecord, local: bool = False) -> None:
+    if local:
+        await _local("record_decision", record)
+    else:
+        await _run("record_decision", record)
+
+
+async def render_document(
+    request: RenderRequest, task_queue: str | None = None, prioritised: bool = False
+) -> DocumentRef:
+    """On ``task_queue`` (the paperwork queue; None: the workflow's own) at the document's
+    priority (cases opened before v3: the default priority, as they were recorded)."""
+    priority = DOC_PRIORITY.get(request.doc_type, Priority.default) if prioritised else Priority.default
+    return await _run("render_document", request, DocumentRef, RENDER, task_queue, priority)
+
+
+async def join_embassy_request(request: JoinEmbassyRequest) -> None:
+    await _run("join_embassy_request", request, priority=FIRST)
+
+
+async def send_embassy_request(batch: EmbassyRequestBatch, task_queue: str | None) -> EmbassyRequestResult:
+    return await _run("send_embassy_request", batch, EmbassyRequestResult, EMBASSY_REQUEST, task_queue, FIRST)
 
 
 async def send_notice(notice: Notice) -> None:
     await _run("send_notice", notice)
 
 
-async def run_identity_checks(request: IdentityCheckInput) -> IdentityReport:
-    return await _run("run_identity_checks", request, IdentityReport)
+async def run_identity_checks(request: IdentityCheckInput, first: bool = False) -> IdentityReport:
+    return await _run(
+        "run_identity_checks", request, IdentityReport, priority=FIRST if first else Priority.default
+    )
 
 
 async def estimate_costs(request: EstimateInput) -> CostEstimate:

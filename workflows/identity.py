@@ -18,7 +18,7 @@ async def run(j: Journey) -> None:
     await j.sync()
     request = IdentityCheckInput(case_id=j.start.case_id, today=workflow.now().date())
     report = await j.guarded(
-        Stage.identity, "identity checks", lambda: calls.run_identity_checks(request), False
+        Stage.identity, "identity checks", lambda: calls.run_identity_checks(request, first=j.v3), False
     )
     assert report is not None
     j.state.identity = report
@@ -41,7 +41,7 @@ async def run(j: Journey) -> None:
 
     attestation = await j.await_decision(DecisionKind.identity_attestation)
     assert isinstance(attestation, IdentityAttestation)
-    await j.render(
+    await j.render_record(
         Stage.identity,
         DocType.identity_report,
         identity=report.model_dump(mode="json"),

@@ -1,4 +1,7 @@
-"""Stage 1, intake and consent: the intake record and consent form."""
+"""Stage 1, intake and consent: the intake record and consent form.
+
+The consent itself was recorded when the case was opened (the service refuses a case without
+it); the form is its record, rendered beside the identity checks (``Journey.render_record``)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,6 @@ from workflows.journey import Journey
 async def run(j: Journey) -> None:
     j.begin(Stage.intake)
     await j.sync()
-    await j.render(Stage.intake, DocType.intake_consent)
+    await j.render_record(Stage.intake, DocType.intake_consent)
     j.finish(Stage.intake)
     await j.sync()

@@ -4,6 +4,8 @@ mirror the state to the read model."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -14,7 +16,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.decisions import Decision
-    from contracts.messages import CaseStart, DocType, Notice, ReadModelSync, RenderRequest
+    from contracts.messages import (
+        CaseStart,
+        DocType,
+        EmbassyRequestSent,
+        Notice,
+        ReadModelSync,
+        RenderRequest,
+    )
     from contracts.state import (
         DECISION_ROLE,
         DECISION_STAGE,
@@ -42,6 +51,13 @@ NATIONALITY_KEY = SearchAttributeKey.for_keyword("Nationality")
 STUCK_KEY = SearchAttributeKey.for_bool("Stuck")
 DEADLINE_KEY = SearchAttributeKey.for_datetime("NextDeadline")
 
+# The third version of the journey, made for mass releases (BENCHMARKS.md): the read model's
+# bookkeeping as local activities, documents on the paperwork queue by priority, the records
+# nobody waits for rendered beside the case's progress, and the embassy asked by consolidated
+# requests instead of a letter per survivor. Cases opened before it (tests/workflows/histories,
+# v1 and v2) replay and carry on along the path they started on.
+V3 = "v3-paperwork-queue-and-consolidated-embassy-requests"
+
 
 class CaseStopped(Exception):
     """Raised inside a stage when the case must stop (refusal, withdrawal, merge)."""
@@ -66,6 +82,12 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
+        self.v3 = workflow.patched(V3)
+        self.paperwork_queue = start.policy.paperwork_task_queue if self.v3 else None
+        self._records: list[asyncio.Task[None]] = []
+        self._blocking = asyncio.Lock()  # one failed step at a time before a supervisor
+        self._resolved = 0
+        self.embassy_answer: EmbassyRequestSent | None = None
 
     @property
     def needs_escort(self) -> bool:
@@ -119,20 +141,52 @@ class Journey:
                     DEADLINE_KEY.value_set(min(deadlines)) if deadlines else DEADLINE_KEY.value_unset(),
                 ]
             )
-        await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq))
+        await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq), local=self.v3)
 
     # -- paperwork ---------------------------------------------------------------------------
     async def render(self, stage: Stage, doc_type: DocType, **facts: Any) -> DocumentRef | None:
         request = RenderRequest(
             case_id=self.start.case_id, doc_type=doc_type, issued_on=workflow.now().date(), facts=facts
         )
-        ref = await self.guarded(stage, f"render {doc_type}", lambda: calls.render_document(request), True)
+        ref = await self.guarded(
+            stage,
+            f"render {doc_type}",
+            lambda: calls.render_document(request, self.paperwork_queue, self.v3),
+            True,
+        )
         if ref is None:
             return None
+        self.add_document(stage, ref)
+        return ref
+
+    def add_document(self, stage: Stage, ref: DocumentRef) -> None:
         self.state.documents = [d for d in self.state.documents if d.doc_type != ref.doc_type]
         self.state.documents.append(ref)
-        self.event(stage, "document", f"{doc_type} v{ref.version}")
-        return ref
+        self.event(stage, "document", f"{ref.doc_type} v{ref.version}")
+
+    async def render_record(self, stage: Stage, doc_type: DocType, **facts: Any) -> None:
+        """A document for the case file that nobody's next step waits on (the intake and consent
+        form, the identity report): rendered beside the case's progress, at the lowest priority,
+        so that in a mass release the embassy requests go out first. The case closes only once
+        every record exists (:meth:`records_done`). Cases opened before v3 wait for it here."""
+        if not self.v3:
+            await self.render(stage, doc_type, **facts)
+            return
+
+        async def make() -> None:
+            if await self.render(stage, doc_type, **facts) is not None:
+                await self.sync()
+
+        self._records.append(asyncio.create_task(make()))
+
+    async def records_done(self) -> None:
+        """Wait for the records still rendering; a stop wakes a record that waits for a person."""
+        if not self._records:
+            return
+        results = await asyncio.gather(*self._records, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, CaseStopped):
+                raise result
 
     def document_ids(self, *types: DocType) -> list[str]:
         return [d.document_id for d in self.state.documents if d.doc_type in types]
@@ -203,35 +257,52 @@ class Journey:
         self, stage: Stage, step: str, run: Callable[[], Awaitable[T]], skippable: bool
     ) -> T | None:
         """Run an activity; if it fails for good (a non-retryable error), the case waits for a
-        supervisor to retry it (after fixing the data), override it (if skippable) or cancel."""
+        supervisor to retry it (after fixing the data), override it (if skippable) or cancel.
+
+        ``run`` may also raise a non-retryable ApplicationError itself, for a step that another
+        workflow carries out (the embassy's consolidated request).
+
+        Steps run side by side (a record rendering beside the identity checks, the embassy
+        beside the funding), so two may fail at once, often for the same bad data: they are shown
+        to the supervisor one at a time, and a step whose turn comes after another was resolved
+        is tried again first, since the fix may have mended it too."""
         while True:
+            resolved = self._resolved
             try:
                 return await run()
-            except ActivityError as err:
-                cause = err.cause
+            except (ActivityError, ApplicationError) as err:
+                cause = err.cause if isinstance(err, ActivityError) else err
                 if not isinstance(cause, ApplicationError) or not cause.non_retryable:
                     raise
-                self.state.blocked = BlockedStep(
-                    stage=stage, step=step, error=cause.message, since=workflow.now()
-                )
-                self.event(stage, "failed", f"{step}: {cause.message}")
-                self.blocked_action = None
-                self.blocked_skippable = skippable
-                await self.sync()
-                await workflow.wait_condition(
-                    lambda: self.blocked_action is not None or self.stop is not None
-                )
-                action, self.blocked_action = self.blocked_action, None
-                self.state.blocked = None
-                self.check_stop()
+                # (Cases opened before v3 replay as they ran: without taking turns.)
+                async with self._blocking if self.v3 else contextlib.nullcontext():
+                    if self.v3 and self._resolved != resolved:
+                        continue
+                    action = await self._wait_for_a_person(stage, step, cause.message, skippable)
                 if action == "override":
                     self.event(stage, "skipped", f"{step} skipped by a supervisor's override")
                     await self.sync()
                     return None
                 self.event(stage, "retry", f"{step} retried")
 
+    async def _wait_for_a_person(self, stage: Stage, step: str, error: str, skippable: bool) -> str:
+        self.state.blocked = BlockedStep(stage=stage, step=step, error=error, since=workflow.now())
+        self.event(stage, "failed", f"{step}: {error}")
+        self.blocked_action = None
+        self.blocked_skippable = skippable
+        await self.sync()
+        await workflow.wait_condition(lambda: self.blocked_action is not None or self.stop is not None)
+        action, self.blocked_action = self.blocked_action, None
+        self.state.blocked = None
+        self._resolved += 1
+        self.check_stop()
+        assert action is not None
+        return action
+
     def _recipient_docs(self, kind: DecisionKind) -> list[str]:
         if kind in (DecisionKind.nationality, DecisionKind.etd):
+            # The consolidated request names the others awaiting the same embassy: the reminder
+            # about one survivor carries that survivor's own application only.
             return self.document_ids(DocType.nationality_request, DocType.etd_application)
         if kind == DecisionKind.funding:
             return self.document_ids(DocType.funding_request)

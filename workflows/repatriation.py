@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         NationalityDecision,
     )
     from contracts.interventions import Intervention
-    from contracts.messages import CaseStart, CommitFunds, DecisionRecord
+    from contracts.messages import CaseStart, CommitFunds, DecisionRecord, EmbassyRequestSent
     from contracts.state import (
         DECISION_ROLE,
         DECISION_STAGE,
@@ -70,6 +70,7 @@ class RepatriationWorkflow:
             await travel.run(j)
         except CaseStopped:
             pass
+        await j.records_done()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await closure.run(j)
         return j.state
@@ -77,6 +78,12 @@ class RepatriationWorkflow:
     @workflow.query
     def state(self) -> CaseState:
         return self.j.state
+
+    @workflow.signal
+    def embassy_request_sent(self, sent: EmbassyRequestSent) -> None:
+        """From the embassy's batcher (workflows/embassy_requests.py): the consolidated request
+        naming this case went out, or why this case could not be named in it."""
+        self.j.embassy_answer = sent
 
     # -- the shared path of every decision ---------------------------------------------------
     def _validate(self, kind: DecisionKind, rule: Callable[[], None]) -> None:
@@ -142,7 +149,8 @@ class RepatriationWorkflow:
                 decided_by=decision.decided_by,
                 decided_at=workflow.now(),
                 payload=decision.model_dump(mode="json"),
-            )
+            ),
+            local=self.j.v3,
         )
         await self.j.sync()
         return self.j.state

@@ -49,6 +49,7 @@ async def cases(api: Api) -> dict[str, str]:
         assert response.status_code == 201, response.text
         ids[key] = response.json()["case_id"]
         await api.h.wait_pending(ids[key], DecisionKind.identity_attestation)
+        await api.h.wait_document(ids[key], "intake_consent")
     return ids
 
 

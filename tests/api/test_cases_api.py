@@ -30,6 +30,7 @@ async def test_open_is_idempotent_and_decisions_flow(api: Api) -> None:
     case_id = first.json()["case_id"]
 
     await api.h.wait_pending(case_id, DecisionKind.identity_attestation)
+    await api.h.wait_document(case_id, "intake_consent")  # rendered beside the identity checks
     detail = (await api.get("cw_a", f"/api/cases/{case_id}")).json()
     assert detail["stage"] == "identity"
     assert [p["kind"] for p in detail["pending"]] == ["identity_attestation"]
@@ -51,11 +52,14 @@ async def test_open_is_idempotent_and_decisions_flow(api: Api) -> None:
     )
     assert ok.status_code == 200 and ok.json()["nationality_confirmed"] is True
 
+    await api.h.wait_document(case_id, "identity_report")
     docs = (await api.get("cw_a", f"/api/cases/{case_id}/documents")).json()
-    assert {d["doc_type"] for d in docs} >= {"intake_consent", "identity_report", "nationality_request"}
-    pdf = await api.get("cw_a", docs[0]["url"])
-    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
-    assert pdf.content.startswith(b"%PDF")
+    assert {d["doc_type"] for d in docs} >= {"intake_consent", "identity_report", "embassy_request"}
+    for doc in (docs[0], next(d for d in docs if d["doc_type"] == "embassy_request")):
+        assert doc["url"] == f"/api/cases/{case_id}/documents/{doc['document_id']}"
+        pdf = await api.get("cw_a", doc["url"])
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
 
     verified = await api.client.get(f"/verify/{docs[0]['verification_code']}")
     assert verified.status_code == 200 and verified.json()["genuine"] is True

@@ -94,7 +94,8 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         settle=1,
         paperwork_share=1.0,
         cjk_repeats=1,
-        cjk_documents=("nationality_request",),
+        cjk_documents=("etd_application",),
+        embassy_window=1,
         command="repatriation bench --cases 3 (test)",
     )
     results = asyncio.run(run(options, progress=lambda line: None))
@@ -117,7 +118,8 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert scale["stuck_cases"] > 0 and scale["stuck_ms"]["p95"] > 0
     assert scale["worker_mb"] > 0
     assert scale["render_processes_after_idle"] == 0  # idle render processes stop
-    assert results["cjk"]["nationality_request"]["ratio"] > 0
+    assert results["cjk"]["etd_application"]["ratio"] > 0
+    assert journey["documents_by_type"]["embassy_request"] >= 1 and journey["embassy_letters"] >= 1
 
     text = target.read_text()
     for figure in (

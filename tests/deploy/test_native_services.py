@@ -196,6 +196,7 @@ def test_the_services_run_natively_and_a_case_goes_through(
             "REPATRIATION_ENVIRONMENT": "production",
             "REPATRIATION_ORGANISATION": "Native CI Shelter",
             "REPATRIATION_SEARCH_ATTRIBUTES": "true",
+            "REPATRIATION_EMBASSY_REQUEST_WINDOW_SECONDS": "1",
             "REPATRIATION_HTTP_HOST": "127.0.0.1",
             "REPATRIATION_HTTP_PORT": str(api_port),
             "REPATRIATION_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",

@@ -95,6 +95,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         "REPATRIATION_TEMPORAL_UI_PORT": str(free_port()),
         "REPATRIATION_HTTP_PORT": str(free_port()),
         "REPATRIATION_ORGANISATION": "Stack Test Shelter",
+        "REPATRIATION_EMBASSY_REQUEST_WINDOW_SECONDS": "1",
     }
     env.pop("REPATRIATION_DATABASE_URL", None)
     c = Cli(data_dir=data_dir, env=env)

@@ -20,7 +20,7 @@ from access.actor import operator
 from contracts.state import Role
 from database import audit, ledger
 from database.engine import Database
-from database.models import BookingRow, Case, Document, FundingCommitmentRow, NoticeRow
+from database.models import BookingRow, Case, Document, DocumentCase, FundingCommitmentRow, NoticeRow
 from repatriation.robots import decide_pending
 from repatriation.service import CaseService
 from repatriation.settings import Settings
@@ -84,6 +84,7 @@ async def test_worker_killed_and_server_restarted_nothing_lost_nothing_doubled(t
         "REPATRIATION_ORGANISATION": settings.organisation,
         "REPATRIATION_TASK_QUEUE": "faults",
         "REPATRIATION_LOG_LEVEL": "WARNING",
+        "REPATRIATION_EMBASSY_REQUEST_WINDOW_SECONDS": "1",
         "PYTHONPATH": str(ROOT),
     }
     server = TemporalDevServer(settings)
@@ -133,22 +134,27 @@ async def test_worker_killed_and_server_restarted_nothing_lost_nothing_doubled(t
 
         with db.session() as s:
             outcomes = Counter(s.scalars(select(Case.outcome).where(Case.id.in_(ids))))
-            docs = Counter((d.case_id, d.doc_type) for d in s.scalars(select(Document)))
+            docs = Counter((d.case_id, d.doc_type) for d in s.scalars(select(Document)) if d.case_id)
+            requests = list(s.scalars(select(Document.id).where(Document.doc_type == "embassy_request")))
+            named = Counter(s.scalars(select(DocumentCase.case_id)))
             superseded = s.scalar(select(func.count()).select_from(Document).where(Document.superseded))
             bookings = Counter(b.case_id for b in s.scalars(select(BookingRow)))
             commitments = Counter(c.case_id for c in s.scalars(select(FundingCommitmentRow)))
             notices = s.scalar(select(func.count()).select_from(NoticeRow))
         assert outcomes == {"repatriated": CASES}
-        # A survivor holding her passport (PHL here) needs no ETD application, no embassy letter.
+        # A survivor holding her passport (PHL here) needs no ETD application, no embassy request.
         with db.session() as s:
             passports = s.scalar(select(func.count()).select_from(Case).where(Case.nationality == "PHL"))
-        expected_docs = CASES * 10 - 2 * passports
+        expected_docs = CASES * 9 - passports
         assert len(docs) == expected_docs and set(docs.values()) == {1} and superseded == 0
+        # Every other survivor named in exactly one consolidated request, each mailed once.
+        assert len(named) == CASES - passports and set(named.values()) == {1}
+        assert 1 <= len(requests) <= CASES - passports
         assert set(bookings.values()) == {1} and len(bookings) == CASES
         assert set(commitments.values()) == {1} and len(commitments) == CASES
         mails = len(list(settings.outbox_dir.glob("*.eml")))
-        assert notices == CASES * 2 - passports == mails  # embassy request + closure notice
-        assert len(list(settings.documents_dir.rglob("*.pdf"))) == expected_docs
+        assert notices == CASES + len(requests) == mails  # closure notices + the embassy requests
+        assert len(list(settings.documents_dir.rglob("*.pdf"))) == expected_docs + len(requests)
         assert audit.verify(db).intact
         db.dispose()
     finally:

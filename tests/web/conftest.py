@@ -100,6 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
         "REPATRIATION_TEMPORAL_UI_PORT": str(free_port()),
         "REPATRIATION_ORGANISATION": ORG,
         "REPATRIATION_LOG_LEVEL": "WARNING",
+        "REPATRIATION_EMBASSY_REQUEST_WINDOW_SECONDS": "1",
         # The checkout first: an editable install made before access/, api/ and web/ existed
         # does not map them.
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import subprocess
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 
 from sqlalchemy import select
 
 from contracts.state import DecisionKind, Outcome, Stage, StageStatus
-from database.models import BookingRow, Case, DecisionRow, Document, FundingCommitmentRow, NoticeRow
+from database.models import (
+    BookingRow,
+    Case,
+    DecisionRow,
+    Document,
+    DocumentCase,
+    FundingCommitmentRow,
+    NoticeRow,
+)
 from tests.conftest import CASEWORKER, Harness
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
 
@@ -16,7 +26,7 @@ ALL_DOCUMENTS = {
     "intake_consent",
     "identity_report",
     "etd_application",
-    "nationality_request",
+    "embassy_request",
     "funding_request",
     "funding_memo",
     "exit_clearance",
@@ -109,7 +119,15 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
             "arrival",
         }
         docs = list(s.scalars(select(Document).where(Document.case_id == case_id)))
-        assert len(docs) == len(ALL_DOCUMENTS) and not any(d.superseded for d in docs)
+        assert len(docs) == len(ALL_DOCUMENTS) - 1 and not any(d.superseded for d in docs)
+        # The embassy was asked by a consolidated request naming this case (and any other ready
+        # at the same time), linked to it.
+        request = s.scalars(
+            select(Document)
+            .join(DocumentCase, DocumentCase.document_id == Document.id)
+            .where(DocumentCase.case_id == case_id)
+        ).one()
+        assert request.doc_type == "embassy_request" and request.case_id is None
         commitment = s.scalars(
             select(FundingCommitmentRow).where(FundingCommitmentRow.case_id == case_id)
         ).one()
@@ -117,10 +135,13 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
         booking = s.scalars(select(BookingRow).where(BookingRow.case_id == case_id)).one()
         assert booking.status == "ticketed" and booking.ticket_number
         notices = list(s.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)))
-        by_kind = {n.kind: n.to_address for n in notices}
-        assert by_kind == {
-            "embassy_request": "consular.vnm@embassies.example",
-            "closed": "caseworkers@shelter.example",
-        }
-    mail = list(h.settings.outbox_dir.glob("*.eml"))
-    assert len(mail) == 2 and all(b"application/pdf" in m.read_bytes() for m in mail)
+        assert {n.kind: n.to_address for n in notices} == {"closed": "caseworkers@shelter.example"}
+        asked = s.get(NoticeRow, f"embassy-request:{request.subject}")
+        assert asked is not None and asked.to_address == "consular.vnm@embassies.example"
+    sent = [e for e in final.history if e.stage == Stage.embassy and e.event == "sent"]
+    assert len(sent) == 1 and request.subject in (sent[0].detail or "")
+    mail = [message_from_bytes(p.read_bytes(), policy=default) for p in h.settings.outbox_dir.glob("*.eml")]
+    assert len(mail) == 2
+    to_embassy = next(m for m in mail if m["To"] == "consular.vnm@embassies.example")
+    attached = sorted(part.get_filename() for part in to_embassy.iter_attachments())
+    assert attached == sorted([f"{request.subject}.pdf", f"etd-application-{final.reference}-v1.pdf"])

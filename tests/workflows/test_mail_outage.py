@@ -1,15 +1,17 @@
-"""The mail server down: sending the embassy's letters fails again and again, the case is flagged
-stuck with the attempts and the error while retries go on, and when the server is back the
-letter goes out exactly once and the case carries on by itself."""
+"""The mail server down: sending the embassy's request fails again and again, the case it names
+is flagged stuck with the attempts and the error while retries go on, and when the server is
+back the request goes out exactly once and the case carries on by itself."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from sqlalchemy import func, select
 
 from access.actor import operator
 from contracts.state import DecisionKind, Role
+from database.models import Document
 from tests.conftest import ORG, Harness
 from tests.journeys import open_case, through_identity
 from tests.smtp_sink import SmtpSink
@@ -31,7 +33,7 @@ async def test_mail_server_down_then_back(harness: Harness) -> None:
     while not (flags := h.service.stuck_for(boss, reason="failing")):
         assert loop.time() < deadline, "the failing mail was never flagged"
         await asyncio.sleep(0.1)
-    assert flags[0].step == "send_notice" and flags[0].attempts >= 2
+    assert flags[0].step == "send_embassy_request" and flags[0].attempts >= 2
     assert "ConnectionRefusedError" in (flags[0].last_error or "")
 
     sink = SmtpSink(port=PORT)
@@ -41,8 +43,17 @@ async def test_mail_server_down_then_back(harness: Harness) -> None:
         assert h.service.stuck_for(boss) == []
         letters = [m for m in sink.messages if m["To"] == "consular.vnm@embassies.example"]
         assert len(letters) == 1
-        attachments = [p.get_filename() for p in letters[0].iter_attachments()]
-        assert sorted(attachments) == ["etd_application-v1.pdf", "nationality_request-v1.pdf"]
+        attachments = sorted(p.get_filename() for p in letters[0].iter_attachments())
+        reference = h.service.resolve(case_id).reference
+        assert len(attachments) == 2 and attachments[0].startswith("REQ-VNM-")
+        assert attachments[1] == f"etd-application-{reference}-v1.pdf"
+        with h.db.session() as s:  # the request was rendered once, however often the mail was tried
+            assert (
+                s.scalar(
+                    select(func.count()).select_from(Document).where(Document.doc_type == "embassy_request")
+                )
+                == 1
+            )
         assert letters[0]["Message-ID"].endswith("@repatriation>")
     finally:
         await sink.stop()

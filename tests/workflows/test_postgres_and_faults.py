@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from contracts.state import DecisionKind, Outcome
 from database.engine import Database
-from database.models import BookingRow, Document, FundingCommitmentRow
+from database.models import BookingRow, Document, DocumentCase, FundingCommitmentRow
 from tests.conftest import CASEWORKER, Harness, harness_for
 from tests.db_fixtures import db  # noqa: F401 - the sqlite/postgresql fixture
 from tests.journeys import (
@@ -41,8 +41,10 @@ async def test_journey_on_each_database(time_env, tmp_path: Path, db: Database) 
         assert final.outcome == Outcome.repatriated
         with h.db.session() as s:
             assert (
-                s.scalar(select(func.count()).select_from(Document).where(Document.case_id == case_id)) == 10
+                s.scalar(select(func.count()).select_from(Document).where(Document.case_id == case_id)) == 9
             )
+            # and the embassy's consolidated request that names it
+            assert s.scalars(select(DocumentCase.document_id).where(DocumentCase.case_id == case_id)).one()
 
 
 @pytest.mark.parametrize("harness", [{"booking_failure_rate": 0.5, "booking_failure_seed": 1}], indirect=True)

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from access.actor import operator
 from contracts.state import DecisionKind, Role
 from database import audit
-from database.models import Case, DecisionRow, Document
+from database.models import Case, DecisionRow, Document, DocumentCase
 from documents.verify import verify
 from repatriation.retention import purge
 from repatriation.service import NotFound
@@ -40,8 +40,12 @@ async def test_purge_removes_personal_data_and_keeps_what_may_stay(local_env, tm
                 update(Case).where(Case.id == old).values(closed_at=datetime.now(UTC) - timedelta(days=400))
             )
             docs = list(s.scalars(select(Document).where(Document.case_id == old)))
+            # The embassy's consolidated request names the survivor too: it goes with the case.
+            naming = select(DocumentCase.document_id).where(DocumentCase.case_id == old)
+            docs += list(s.scalars(select(Document).where(Document.id.in_(naming))))
         files = [Path(d.path) for d in docs]
         assert files and all(f.exists() for f in files)
+        assert any(d.doc_type == "embassy_request" for d in docs)
 
         report = await purge(h.db, h.env.client, "default", older_than_days=365)
         assert (

@@ -1,0 +1,238 @@
+"""The embassy's consolidated requests (workflows/embassy_requests.py): a case joins its
+embassy's batcher; a batch becomes one request naming every case in it, mailed once with their
+ETD applications.
+
+Both steps are idempotent. Joining twice adds the case once. Sending again (a retry) finds the
+request already stored under its reference and names the same cases; the mail goes once per
+request; a case already named in an earlier request is answered with that one, never named twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import Deps
+from activities.notices import recipient, send_once
+from activities.profiles import load_case, parse_profile
+from contracts.messages import (
+    DocType,
+    EarlierRequest,
+    EmbassyBatchStart,
+    EmbassyRequestBatch,
+    EmbassyRequestEntry,
+    EmbassyRequestResult,
+    JoinEmbassyRequest,
+)
+from contracts.state import Role
+from database.models import Case, Document, DocumentCase
+from documents.embassy_list import RequestEntry, request_context
+from documents.store import DocumentStore, input_hash, ref_of
+from documents.verify import verify_url
+from repatriation.logs import get_logger
+from workflows.embassy_requests import EmbassyRequestsWorkflow
+
+
+def batcher_id(task_queue: str, nationality: str, organisation: str) -> str:
+    """One batcher per deployment (task queue), embassy and organisation: a request is a letter
+    from one organisation, and only its own staff may read it."""
+    org = hashlib.sha256(organisation.encode()).hexdigest()[:8]
+    return f"embassy-requests-{task_queue}-{nationality}-{org}"
+
+
+class EmbassyRequestActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+
+    def _case_keys(self, case_id: str) -> tuple[str, str]:
+        with self.deps.db.session() as session:
+            case = load_case(session, case_id)
+            return case.nationality, case.organisation
+
+    @activity.defn(name="join_embassy_request")
+    async def join_embassy_request(self, request: JoinEmbassyRequest) -> None:
+        settings = self.deps.settings
+        nationality, organisation = await asyncio.to_thread(self._case_keys, request.case_id)
+        start = EmbassyBatchStart(
+            nationality=nationality,
+            organisation=organisation,
+            window_seconds=settings.embassy_request_window_seconds,
+            max_cases=settings.embassy_request_max_cases,
+            paperwork_task_queue=settings.paperwork_queue,
+        )
+        # Signal-with-start: the batcher's first case starts it; later ones are added to it.
+        await activity.client().start_workflow(
+            EmbassyRequestsWorkflow.run,
+            start,
+            id=batcher_id(settings.task_queue, nationality, organisation),
+            task_queue=settings.task_queue,
+            start_signal="add",
+            start_signal_args=[EmbassyRequestEntry(case_id=request.case_id, workflow_id=request.workflow_id)],
+        )
+        get_logger(case_id=request.case_id, stage="embassy").info("joined the embassy's next request")
+
+    def _earlier_requests(self, case_ids: list[str], reference: str) -> dict[str, EarlierRequest]:
+        with self.deps.db.session() as session:
+            rows = session.execute(
+                select(DocumentCase.case_id, Document)
+                .join(Document, Document.id == DocumentCase.document_id)
+                .where(
+                    DocumentCase.case_id.in_(case_ids),
+                    Document.doc_type == DocType.embassy_request,
+                    Document.subject != reference,
+                )
+                .order_by(Document.created_at)
+            ).all()
+        return {case_id: EarlierRequest(reference=doc.subject, document=ref_of(doc)) for case_id, doc in rows}
+
+    def _applications(self, case_ids: list[str]) -> dict[str, Document]:
+        with self.deps.db.session() as session:
+            rows = session.scalars(
+                select(Document).where(
+                    Document.case_id.in_(case_ids),
+                    Document.doc_type == DocType.etd_application,
+                    Document.superseded.is_(False),
+                )
+            ).all()
+        return {doc.case_id: doc for doc in rows if doc.case_id}
+
+    @activity.defn(name="send_embassy_request")
+    def send_embassy_request(self, batch: EmbassyRequestBatch) -> EmbassyRequestResult:
+        reference = batch.request_reference
+        result = EmbassyRequestResult(request_reference=reference)
+        existing = self.store.find(DocType.embassy_request, reference)
+        named_before = set(self.store.named_in(existing.id)) if existing else set()
+        earlier = self._earlier_requests(batch.case_ids, reference)
+        applications = self._applications(batch.case_ids)
+        with self.deps.db.session() as session:
+            cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(batch.case_ids)))}
+        entries: list[RequestEntry] = []
+        for case_id in batch.case_ids:
+            case = cases.get(case_id)
+            if case_id in named_before:
+                result.sent.append(case_id)
+                continue
+            if case is None:
+                result.failed[case_id] = "the case is not in the database"
+            elif case.outcome is not None:
+                result.skipped[case_id] = f"closed ({case.outcome})"
+            elif case_id in earlier:
+                result.earlier[case_id] = earlier[case_id]
+            elif existing is not None:
+                # The request went out without this case: it is answered as not named.
+                result.failed[case_id] = f"not named in request {reference}; retry to join the next one"
+            else:
+                problem = self._problem(case, applications.get(case_id))
+                if problem:
+                    result.failed[case_id] = problem
+                    continue
+                application = applications[case_id]
+                entries.append(
+                    RequestEntry(case.reference, parse_profile(case), application.verification_code)
+                )
+                result.sent.append(case_id)
+        if existing is None and entries:
+            existing = self._store(batch, entries)
+            self.store.link(existing.id, result.sent)
+        elif existing is not None:
+            self.store.link(existing.id, result.sent)  # a retry after the row but before the links
+        if existing is None:
+            return result
+        result.document = ref_of(existing)
+        attached = [
+            (cases[c].reference, applications[c]) for c in result.sent if c in applications and c in cases
+        ]
+        result.mailed = self._mail(batch, existing, attached)
+        # About many cases: bound to the request, whose cases the document_cases table names.
+        get_logger(request=reference, stage="embassy").info(
+            "embassy request",
+            nationality=batch.nationality,
+            cases=len(result.sent),
+            failed=len(result.failed),
+            skipped=len(result.skipped),
+        )
+        return result
+
+    @staticmethod
+    def _problem(case: Case, application: Document | None) -> str | None:
+        """Why this case cannot be named in a request to its embassy, if it cannot."""
+        try:
+            profile = parse_profile(case)
+        except ApplicationError as err:
+            return err.message
+        if not profile.consent.disclosure_to_embassy:
+            return "the survivor's consent to disclosure to the embassy is not recorded"
+        if application is None or not application.path:
+            return "the case has no ETD application to attach"
+        return None
+
+    def _store(self, batch: EmbassyRequestBatch, entries: list[RequestEntry]) -> Document:
+        settings = self.deps.settings
+        digest = input_hash(
+            {
+                "reference": batch.request_reference,
+                "issuer": settings.organisation,
+                "issued_on": batch.issued_on.isoformat(),
+                "entries": [
+                    (e.reference, e.profile.model_dump(mode="json"), e.application_code) for e in entries
+                ],
+            }
+        )
+
+        def render(version: int, code: str) -> bytes:
+            context = request_context(
+                batch.request_reference,
+                batch.nationality,
+                batch.issued_on,
+                entries,
+                settings.organisation,
+                code,
+                verify_url(settings.public_url, code),
+                version,
+            )
+            return self.deps.render_pdf(DocType.embassy_request, context)
+
+        self.store.store(
+            case_id=None,
+            doc_type=DocType.embassy_request,
+            digest=digest,
+            issued_on=batch.issued_on,
+            issuer=settings.organisation,
+            render=render,
+            subject=batch.request_reference,
+        )
+        stored = self.store.find(DocType.embassy_request, batch.request_reference)
+        assert stored is not None
+        return stored
+
+    def _mail(
+        self, batch: EmbassyRequestBatch, request: Document, applications: list[tuple[str, Document]]
+    ) -> bool:
+        count = len(applications)
+        reference = batch.request_reference
+        return send_once(
+            self.deps,
+            notice_id=f"embassy-request:{reference}",
+            kind="embassy_request",
+            case_id=reference,
+            to=recipient(self.deps.settings, Role.liaison, batch.nationality),
+            subject=(
+                f"Nationality verification and emergency travel documents: {count} survivor(s), {reference}"
+            ),
+            body=(
+                f"Please find attached request {reference} to verify the nationality of {count} survivor(s) "
+                "of trafficking and to issue their emergency travel documents (UN Trafficking in Persons "
+                "Protocol, art. 8), with each survivor's ETD application. Record your decisions against "
+                "each case reference."
+            ),
+            attachments=[
+                (f"{reference}.pdf", Path(request.path)),
+                *((f"etd-application-{ref}-v{a.version}.pdf", Path(a.path)) for ref, a in applications),
+            ],
+        )

@@ -1,0 +1,244 @@
+"""The embassy is asked by consolidated requests: the cases ready for one embassy within the
+window share one request, mailed once with each survivor's ETD application; a case closed
+meanwhile is left out; a case whose data cannot go waits for a supervisor; a retry never names
+a case twice nor mails twice."""
+
+from __future__ import annotations
+
+import subprocess
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment
+
+from access.actor import Actor
+from activities.embassy_requests import EmbassyRequestActivities
+from contracts.messages import EmbassyRequestBatch
+from contracts.state import DecisionKind, Role, Stage
+from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
+from repatriation.service import NotFound
+from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
+from tests.journeys import open_case, through_identity
+
+LIAISON_VNM = Actor("liaison-vnm", Role.liaison, ORG, source="test", countries=("VNM",))
+LIAISON_IDN = Actor("liaison-idn", Role.liaison, ORG, source="test", countries=("IDN",))
+
+
+def requests(h: Harness) -> list[Document]:
+    with h.db.session() as s:
+        return list(s.scalars(select(Document).where(Document.doc_type == "embassy_request")))
+
+
+def named(h: Harness, document_id: str) -> set[str]:
+    with h.db.session() as s:
+        return set(s.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id)))
+
+
+def mails_to(h: Harness, address: str) -> list:
+    messages = [
+        message_from_bytes(p.read_bytes(), policy=default) for p in h.settings.outbox_dir.glob("*.eml")
+    ]
+    return [m for m in messages if m["To"] == address]
+
+
+def flat_text(path: str) -> str:
+    text = subprocess.run(["pdftotext", path, "-"], capture_output=True, check=True, text=True).stdout
+    return "".join(text.split())  # names wrap inside the table's narrow cells
+
+
+@pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 4}], indirect=True)
+async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
+    h = harness
+    lan = await open_case(h, 0)
+    hoa = await open_case(
+        h,
+        0,
+        given_names="Thi Hoa",
+        native_name="Trần Thị Hoa",
+        family_name="Tran",
+        date_of_birth="1999-03-04",
+    )
+    budi = await open_case(h, 1)
+    for case_id in (lan, hoa, budi):
+        await through_identity(h, case_id)
+    for case_id in (lan, hoa, budi):
+        await h.wait_pending(case_id, DecisionKind.nationality)
+
+    by_subject = {d.subject: d for d in requests(h)}
+    assert len(by_subject) == 2  # one request per embassy, not one letter per survivor
+    vnm = next(d for s, d in by_subject.items() if s.startswith("REQ-VNM-"))
+    idn = next(d for s, d in by_subject.items() if s.startswith("REQ-IDN-"))
+    assert named(h, vnm.id) == {lan, hoa} and named(h, idn.id) == {budi}
+
+    # The request names each survivor with the code of the ETD application sent with it.
+    lan_state, hoa_state = await h.state(lan), await h.state(hoa)
+    codes = [
+        next(d.verification_code for d in s.documents if d.doc_type == "etd_application")
+        for s in (lan_state, hoa_state)
+    ]
+    text = flat_text(vnm.path)
+    for needle in (
+        lan_state.reference,
+        hoa_state.reference,
+        "NguyễnThịLan",
+        "TrầnThịHoa",
+        *codes,
+        "article8",
+    ):
+        assert needle in text, needle
+    assert (await h.state(budi)).reference not in text  # each embassy is told of its own nationals only
+
+    # One mail per request, with the request and each survivor's application.
+    (letter,) = mails_to(h, "consular.vnm@embassies.example")
+    attached = sorted(p.get_filename() for p in letter.iter_attachments())
+    assert attached == sorted(
+        [f"{vnm.subject}.pdf", *(f"etd-application-{s.reference}-v1.pdf" for s in (lan_state, hoa_state))]
+    )
+    assert len(mails_to(h, "consular.idn@embassies.example")) == 1
+
+    # Each case's timeline says when and in which request the embassy was asked.
+    for state in (lan_state, hoa_state):
+        events = [e.event for e in state.history if e.stage == Stage.embassy]
+        assert events[:3] == ["started", "queued", "document"] and "sent" in events
+        assert any(vnm.subject in (e.detail or "") for e in state.history if e.event == "sent")
+        assert any(d.document_id == vnm.id for d in state.documents)
+
+    # Read through either case, by those who may see both; every case named is audited.
+    for case_id in (lan, hoa):
+        assert any(d.id == vnm.id for d in h.service.documents(case_id))
+    assert h.service.document_file(LIAISON_VNM, lan, vnm.id).path == vnm.path
+    with h.db.session() as s:
+        reads = s.scalars(
+            select(AuditEntry.case_id).where(
+                AuditEntry.action == "document.read", AuditEntry.actor == "liaison-vnm"
+            )
+        ).all()
+    assert sorted(reads) == sorted([lan, hoa])
+    with pytest.raises(NotFound):
+        h.service.document_file(LIAISON_IDN, lan, vnm.id)
+    with pytest.raises(NotFound):  # a request is read only through a case it names
+        h.service.document_file(SUPERVISOR, budi, vnm.id)
+
+
+@pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 5}], indirect=True)
+async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harness) -> None:
+    h = harness
+    stays = await open_case(h, 0)
+    leaves = await open_case(
+        h,
+        0,
+        given_names="Thi Hoa",
+        native_name="Trần Thị Hoa",
+        family_name="Tran",
+        date_of_birth="1999-03-04",
+    )
+    for case_id in (stays, leaves):
+        await through_identity(h, case_id)
+    for case_id in (stays, leaves):
+        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
+    await h.handle(leaves).result()
+
+    await h.wait_pending(stays, DecisionKind.nationality)
+    (request,) = requests(h)
+    assert named(h, request.id) == {stays}
+    assert "TrầnThịHoa" not in flat_text(request.path)
+
+
+@pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 3}], indirect=True)
+async def test_a_case_that_cannot_be_named_waits_for_a_supervisor(harness: Harness) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    with h.db.session() as s:  # the consent to disclosure is found missing before the request goes
+        case = s.get(Case, case_id)
+        good = dict(case.profile)
+        case.profile = {**good, "consent": {**good["consent"], "disclosure_to_embassy": False}}
+
+    state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the request step blocked")
+    assert state.blocked.step == "embassy request" and "consent to disclosure" in state.blocked.error
+    assert requests(h) == []  # nothing went to the embassy
+    assert [i.reason for i in h.service.stuck_for(SUPERVISOR)] == ["failed"]
+
+    with h.db.session() as s:
+        s.get(Case, case_id).profile = good
+    await h.service.intervene(
+        case_id, {"action": "retry", "justification": "consent re-recorded"}, SUPERVISOR
+    )
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    (request,) = requests(h)
+    assert named(h, request.id) == {case_id}
+
+
+async def test_sending_again_names_no_one_twice_and_mails_once(harness: Harness) -> None:
+    """The activity run again with the same batch (a retry), and a later batch naming a case
+    that an earlier request already named (a join retried after its request went out)."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    (first,) = requests(h)
+    activities = EmbassyRequestActivities(h.deps)
+    env = ActivityEnvironment()
+    batch = EmbassyRequestBatch(
+        request_reference=first.subject,
+        nationality="VNM",
+        organisation=ORG,
+        issued_on=first.issued_on,
+        case_ids=[case_id],
+    )
+    again = env.run(activities.send_embassy_request, batch)
+    assert again.sent == [case_id] and again.document.document_id == first.id and not again.mailed
+
+    later = env.run(
+        activities.send_embassy_request, batch.model_copy(update={"request_reference": "REQ-VNM-LATER-1"})
+    )
+    assert later.sent == [] and later.document is None
+    assert later.earlier[case_id].reference == first.subject
+    assert len(requests(h)) == 1
+    with h.db.session() as s:
+        sent = s.scalar(
+            select(func.count()).select_from(NoticeRow).where(NoticeRow.kind == "embassy_request")
+        )
+    assert sent == 1 and len(mails_to(h, "consular.vnm@embassies.example")) == 1
+    assert Path(first.path).exists()
+
+
+async def test_the_journey_orders_its_work(harness: Harness) -> None:
+    """What a mass release relies on, as the workflow asks it of Temporal: documents on the
+    paperwork queue, the embassy path first and the records last; the read model's bookkeeping
+    as local activities, so it never queues on the server."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.wait_pending(case_id, DecisionKind.funding)
+    await h.wait_document(case_id, "intake_consent")
+    history = await h.handle(case_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    renders = {}
+    for a in scheduled:
+        if a.activity_type.name == "render_document":
+            request = await h.env.client.data_converter.decode(a.input.payloads)
+            renders[request[0]["doc_type"]] = (a.task_queue.name, a.priority.priority_key)
+    paperwork = h.settings.paperwork_queue
+    assert renders == {
+        "intake_consent": (paperwork, 4),
+        "identity_report": (paperwork, 4),
+        "etd_application": (paperwork, 1),
+        "funding_request": (paperwork, 2),
+    }
+    first = {a.activity_type.name: a.priority.priority_key for a in scheduled}
+    assert first["run_identity_checks"] == 1 and first["join_embassy_request"] == 1
+    assert not {"sync_read_model", "record_decision"} & {a.activity_type.name for a in scheduled}
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    assert sum(m.marker_recorded_event_attributes.marker_name == "core_local_activity" for m in markers) >= 8
