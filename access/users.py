@@ -133,7 +133,7 @@ def set_password(db: Database, name: str, password: str) -> None:
 def by_token(db: Database, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    with db.session() as session:
+    with db.reading() as session:
         row = session.execute(
             select(User)
             .join(ApiToken, ApiToken.user_id == User.id)
@@ -147,7 +147,7 @@ def by_token(db: Database, token: str) -> User | None:
 
 
 def by_password(db: Database, name: str, password: str) -> User | None:
-    with db.session() as session:
+    with db.reading() as session:
         user = session.scalar(select(User).where(User.name == name, User.disabled_at.is_(None)))
     if user is None or not check_password(password, user.password_hash):
         return None
@@ -155,11 +155,11 @@ def by_password(db: Database, name: str, password: str) -> User | None:
 
 
 def by_id(db: Database, user_id: int) -> User | None:
-    with db.session() as session:
+    with db.reading() as session:
         user = session.get(User, user_id)
     return user if user is not None and user.disabled_at is None else None
 
 
 def list_users(db: Database) -> list[User]:
-    with db.session() as session:
+    with db.reading() as session:
         return list(session.scalars(select(User).order_by(User.name)))

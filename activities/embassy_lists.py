@@ -30,7 +30,7 @@ class EmbassyListActivities:
 
     def _awaiting(self) -> dict[str, list[ListEntry]]:
         by_country: dict[str, list[ListEntry]] = defaultdict(list)
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             for case in session.scalars(select(Case).where(Case.outcome.is_(None)).order_by(Case.opened_at)):
                 pending = [
                     p for p in (case.state or {}).get("pending", []) if p["kind"] in AWAITED_FROM_EMBASSY

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from temporalio import activity
+from temporalio.common import Priority
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
@@ -37,6 +38,8 @@ from documents.verify import verify_url
 from repatriation.logs import get_logger
 from workflows.embassy_requests import EmbassyRequestsWorkflow
 
+FIRST = Priority(priority_key=1)
+
 
 def batcher_id(task_queue: str, nationality: str, organisation: str) -> str:
     """One batcher per deployment (task queue), embassy and organisation: a request is a letter
@@ -51,7 +54,7 @@ class EmbassyRequestActivities:
         self.store = DocumentStore(deps.db, deps.settings.documents_dir)
 
     def _case_keys(self, case_id: str) -> tuple[str, str]:
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             case = load_case(session, case_id)
             return case.nationality, case.organisation
 
@@ -63,6 +66,9 @@ class EmbassyRequestActivities:
             nationality=nationality,
             organisation=organisation,
             window_seconds=settings.embassy_request_window_seconds,
+            quiet_seconds=min(
+                settings.embassy_request_quiet_seconds, settings.embassy_request_window_seconds
+            ),
             max_cases=settings.embassy_request_max_cases,
             paperwork_task_queue=settings.paperwork_queue,
         )
@@ -74,11 +80,13 @@ class EmbassyRequestActivities:
             task_queue=settings.task_queue,
             start_signal="add",
             start_signal_args=[EmbassyRequestEntry(case_id=request.case_id, workflow_id=request.workflow_id)],
+            # Its workflow tasks go before the cases' own: in a mass release hundreds wait for it.
+            priority=FIRST,
         )
         get_logger(case_id=request.case_id, stage="embassy").info("joined the embassy's next request")
 
     def _earlier_requests(self, case_ids: list[str], reference: str) -> dict[str, EarlierRequest]:
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             rows = session.execute(
                 select(DocumentCase.case_id, Document)
                 .join(Document, Document.id == DocumentCase.document_id)
@@ -92,7 +100,7 @@ class EmbassyRequestActivities:
         return {case_id: EarlierRequest(reference=doc.subject, document=ref_of(doc)) for case_id, doc in rows}
 
     def _applications(self, case_ids: list[str]) -> dict[str, Document]:
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             rows = session.scalars(
                 select(Document).where(
                     Document.case_id.in_(case_ids),
@@ -110,7 +118,7 @@ class EmbassyRequestActivities:
         named_before = set(self.store.named_in(existing.id)) if existing else set()
         earlier = self._earlier_requests(batch.case_ids, reference)
         applications = self._applications(batch.case_ids)
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(batch.case_ids)))}
         entries: list[RequestEntry] = []
         for case_id in batch.case_ids:

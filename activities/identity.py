@@ -20,7 +20,7 @@ class IdentityActivities:
 
     @activity.defn(name="run_identity_checks")
     def run_identity_checks(self, request: IdentityCheckInput) -> IdentityReport:
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             case = load_case(session, request.case_id)
             profile = parse_profile(case)
             # Only a registration made before this one can be what this one duplicates: two

@@ -54,7 +54,7 @@ def deliver(settings: Settings, message: EmailMessage, key: str) -> None:
 
 
 def already_sent(db: Database, notice_id: str) -> bool:
-    with db.session() as session:
+    with db.reading() as session:
         return session.get(NoticeRow, notice_id) is not None
 
 
@@ -109,7 +109,7 @@ class NoticeActivities:
     def send_notice(self, notice: Notice) -> None:
         if already_sent(self.deps.db, notice.notice_id):
             return
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             case = session.get(Case, notice.case_id)
             nationality = case.nationality if case else ""
             case_stage = case.stage if case else None

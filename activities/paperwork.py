@@ -22,7 +22,7 @@ class PaperworkActivities:
 
     @activity.defn(name="render_document")
     def render_document(self, request: RenderRequest) -> DocumentRef:
-        with self.deps.db.session() as session:
+        with self.deps.db.reading() as session:
             case = load_case(session, request.case_id)
             profile = parse_profile(case)
             reference = case.reference

@@ -42,6 +42,8 @@ class JourneyResult:
     embassy_needed: int = 0
     embassy_all_out_seconds: float | None = None
     embassy_latency: dict[str, float | None] = field(default_factory=dict)
+    # From a request mailed to each case it names learning of it (the batcher's signal).
+    embassy_told_latency: dict[str, float | None] = field(default_factory=dict)
     documents: int = 0
     documents_by_type: dict[str, int] = field(default_factory=dict)
     embassy_letters: int = 0  # consolidated requests mailed to the embassies
@@ -98,11 +100,23 @@ def _stage_times(history: list[dict[str, Any]]) -> dict[str, tuple[datetime, dat
 
 
 def request_sent_at(history: list[dict[str, Any]]) -> datetime | None:
-    """When the embassy request naming this case went out (its timeline's "sent" event)."""
+    """When the case learnt that the request naming it went out (its timeline's "sent" event)."""
     for event in history:
         if event["stage"] == "embassy" and event["event"] == "sent":
             return datetime.fromisoformat(event["at"])
     return None
+
+
+def requests_mailed(session: Any) -> dict[str, datetime]:
+    """Per case, when the embassy request naming it was mailed to the embassy: the request is
+    out, whatever the case's workflow learns of it later (a signal from the batcher)."""
+    rows = session.execute(
+        select(DocumentCase.case_id, NoticeRow.sent_at)
+        .join(Document, Document.id == DocumentCase.document_id)
+        .join(NoticeRow, NoticeRow.id == "embassy-request:" + Document.subject)
+        .where(Document.doc_type == "embassy_request")
+    ).all()
+    return {case_id: sent_at for case_id, sent_at in rows}
 
 
 def holds_passport(profile: dict[str, Any], day: date) -> bool:
@@ -119,7 +133,8 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
     needed = 0
     embassy: list[datetime] = []
     per_case: list[float] = []
-    with db.session() as session:
+    told_after: list[float] = []
+    with db.reading() as session:
         rows = session.execute(
             select(Case.id, Case.opened_at, Case.closed_at, Case.outcome, Case.state, Case.profile)
         ).all()
@@ -127,6 +142,7 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
         letters = session.scalar(
             select(func.count()).select_from(NoticeRow).where(NoticeRow.kind == "embassy_request")
         )
+        mailed = requests_mailed(session)
     for row in rows:
         if row.id not in ids:
             continue
@@ -139,10 +155,13 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
             whole.append((row.closed_at - row.opened_at).total_seconds())
         if not holds_passport(row.profile, row.opened_at.date()):
             needed += 1  # an ETD, so the embassy must be asked
-        sent = request_sent_at(history)
-        if sent is not None:
-            embassy.append(sent)
-            per_case.append((sent - row.opened_at).total_seconds())
+        out = mailed.get(row.id)
+        if out is not None:
+            embassy.append(out)
+            per_case.append((out - row.opened_at).total_seconds())
+            told = request_sent_at(history)
+            if told is not None:
+                told_after.append((told - out).total_seconds())
     by_type: Counter[str] = Counter()
     for doc in docs:
         if doc.case_id in ids or (doc.case_id is None and doc.doc_type in CONSOLIDATED):
@@ -154,6 +173,7 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
     result.embassy_needed = needed
     result.embassy_all_out_seconds = (max(embassy) - started_at).total_seconds() if embassy else None
     result.embassy_latency = _p(per_case)
+    result.embassy_told_latency = _p(told_after)
     result.documents = sum(by_type.values())
     result.documents_by_type = dict(by_type)
     result.embassy_letters = letters or 0
@@ -229,7 +249,7 @@ async def _report_progress(db: Database, ids: set[str], t0: float, progress: Any
         await asyncio.sleep(every)
 
         def count() -> tuple[int, int]:
-            with db.session() as session:
+            with db.reading() as session:
                 rows = session.execute(select(Case.id, Case.outcome)).all()
                 named = session.scalars(
                     select(DocumentCase.case_id)

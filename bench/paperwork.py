@@ -41,7 +41,7 @@ def journey_documents(db: Database, case_ids: list[str]) -> list[Job]:
     """Every document the journey made (type, case), with the case's profile; the consolidated
     embassy requests with the survivors each names."""
     ids = set(case_ids)
-    with db.session() as session:
+    with db.reading() as session:
         cases = {
             r.id: r
             for r in session.execute(select(Case.id, Case.reference, Case.profile, Case.opened_at)).all()

@@ -23,6 +23,9 @@ from database.models import Case
 from repatriation.robots import payload_for, robot
 from repatriation.service import CaseService, Rejected
 
+# What repatriation.robots.payload_for reads of a case's state.
+ROBOT_STATE_KEYS = ("pending", "identity", "estimate", "flight_options")
+
 
 @dataclass
 class Robots:
@@ -43,28 +46,32 @@ class Robots:
 
     def _changed(self) -> list[SimpleNamespace]:
         db = self.service.db
-        with db.session() as session:
+        with db.reading() as session:
             rows = session.execute(select(Case.id, Case.state_seq).where(Case.outcome.is_(None))).all()
         moved = [r.id for r in rows if r.id in self.case_ids and self._seen.get(r.id) != r.state_seq]
         found: list[SimpleNamespace] = []
         for start in range(0, len(moved), 500):
             chunk = moved[start : start + 500]
-            with db.session() as session:
+            with db.reading() as session:
+                # Only the parts of the state a robot needs (not the timeline): the robots share
+                # the machine with what they measure.
+                parts = [Case.state[key] for key in ROBOT_STATE_KEYS]
                 for r in session.execute(
-                    select(Case.id, Case.reference, Case.nationality, Case.state, Case.state_seq).where(
+                    select(Case.id, Case.reference, Case.nationality, Case.state_seq, *parts).where(
                         Case.id.in_(chunk)
                     )
                 ):
                     self._seen[r.id] = r.state_seq
+                    state = {k: r[4 + i] for i, k in enumerate(ROBOT_STATE_KEYS) if r[4 + i] is not None}
                     found.append(
                         SimpleNamespace(
-                            id=r.id, reference=r.reference, nationality=r.nationality, state=r.state
+                            id=r.id, reference=r.reference, nationality=r.nationality, state=state
                         )
                     )
         return found
 
     def open_count(self) -> int:
-        with self.service.db.session() as session:
+        with self.service.db.reading() as session:
             rows = session.execute(select(Case.id).where(Case.outcome.is_(None))).scalars().all()
         return sum(1 for r in rows if r in self.case_ids)
 

@@ -57,7 +57,7 @@ async def _wait_until_waiting(service: CaseService, ids: set[str], timeout: floa
     while True:
 
         def count() -> int:
-            with service.db.session() as session:
+            with service.db.reading() as session:
                 rows = session.execute(select(Case.id, Case.state).where(Case.stage == "identity")).all()
             return sum(
                 1
@@ -88,7 +88,7 @@ def fill_rows(
     service: CaseService, template_id: str, count: int, start_index: int, organisation: str, today: date
 ) -> int:
     """Insert ``count`` open cases cloned from the waiting case ``template_id``; the stuck flags."""
-    with service.db.session() as session:
+    with service.db.reading() as session:
         template = session.get(Case, template_id)
         assert template is not None
         base_state = copy.deepcopy(template.state)

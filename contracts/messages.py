@@ -152,6 +152,9 @@ class DecisionRecord(BaseModel):
     decided_by: str
     decided_at: datetime
     payload: dict[str, Any]
+    read_model: ReadModelSync | None = Field(
+        default=None, description="v3: the state after the decision, written in the same transaction."
+    )
 
 
 class Notice(BaseModel):
@@ -195,7 +198,10 @@ class EmbassyBatchStart(BaseModel):
 
     nationality: str
     organisation: str
-    window_seconds: float = Field(gt=0, description="How long a batch collects cases before it is sent.")
+    window_seconds: float = Field(gt=0, description="The longest a batch collects cases before it is sent.")
+    quiet_seconds: float | None = Field(
+        default=None, gt=0, description="A batch is sent once no case has joined it for this long."
+    )
     max_cases: int = Field(ge=1, description="A batch this large is sent at once.")
     paperwork_task_queue: str | None = None
     waiting: list[EmbassyRequestEntry] = Field(
@@ -247,3 +253,6 @@ class EmbassyRequestSent(BaseModel):
 class ReadModelSync(BaseModel):
     state: CaseState
     seq: int = Field(description="Grows with every change; an older snapshot never overwrites a newer.")
+
+
+DecisionRecord.model_rebuild()

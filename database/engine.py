@@ -1,10 +1,18 @@
 """Engines and sessions. SQLite gets WAL and immediate write locks so that concurrent
-writers queue instead of failing; PostgreSQL is used as it is."""
+writers queue instead of failing; PostgreSQL is used as it is.
+
+On SQLite a process's writers also queue on a lock of its own before they ask SQLite: waiting
+threads are woken the moment the writer before them commits, where SQLite's busy handler would
+have them sleep and poll (1, 2, 5 … 100 ms), which in a mass release left workflow tasks waiting
+seconds for their read-model writes. Reads that change nothing (:meth:`Database.reading`) take no
+write lock at all: WAL gives each a snapshot of its own, beside the writer.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,6 +21,36 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.models import Base
+
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(url: str) -> threading.RLock:
+    """One lock per SQLite file in this process, whichever engine writes to it."""
+    key = str(Path(url.split("///", 1)[-1]).resolve()) if "///" in url else url
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.RLock())
+
+
+def make_reading_engine(url: str) -> Engine:
+    """SQLite: connections that begin deferred transactions and refuse to write (query_only), so
+    a read takes no write lock and cannot turn into a write by mistake."""
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def make_engine(url: str) -> Engine:
@@ -70,15 +108,30 @@ class Database:
                 migrate.check_current(url)
             self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = _writer_lock(url) if url.startswith("sqlite") else None
+        if self._writer is not None:
+            self.reading_engine: Engine = make_reading_engine(url)
+            self._reads = sessionmaker(self.reading_engine, expire_on_commit=False)
+        else:
+            self.reading_engine = self.engine
+            self._reads = self._sessions
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session, session.begin():
+        with self._writer or nullcontext(), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it waits for no writer and cannot write."""
+        with self._reads() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.reading_engine is not self.engine:
+            self.reading_engine.dispose()
 
 
 @lru_cache(maxsize=8)

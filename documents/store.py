@@ -71,7 +71,7 @@ def _same_document(case_id: str | None, doc_type: str, subject: str) -> list[Any
 
 
 def _latest(db: Database, case_id: str | None, doc_type: str, subject: str = "") -> Document | None:
-    with db.session() as session:
+    with db.reading() as session:
         return session.scalar(
             select(Document)
             .where(*_same_document(case_id, doc_type, subject))
@@ -195,17 +195,17 @@ class DocumentStore:
             )
 
     def named_in(self, document_id: str) -> list[str]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(
                 session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
             )
 
     def get(self, document_id: str) -> Document | None:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return session.get(Document, document_id)
 
     def for_case(self, case_id: str) -> list[Document]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(
                 session.scalars(
                     select(Document)

@@ -218,7 +218,7 @@ class CaseService:
 
     # -- deciding --------------------------------------------------------------------------
     def resolve(self, case_id_or_reference: str) -> Case:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             case = session.get(Case, case_id_or_reference) or session.scalar(
                 select(Case).where(Case.reference == case_id_or_reference.upper())
             )
@@ -303,7 +303,7 @@ class CaseService:
             query = query.where(Case.overdue.is_(stuck))
         if q:
             query = query.where(Case.reference.contains(q.strip().upper(), autoescape=True))
-        with self.db.session() as session:
+        with self.db.reading() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = list(
                 session.scalars(
@@ -348,7 +348,7 @@ class CaseService:
             raise NotFound(f"document {document_id} was removed under the retention policy")
         named = [case.id] if doc.case_id else self._named_in(doc.id)
         if doc.case_id is None:
-            with self.db.session() as session:
+            with self.db.reading() as session:
                 others = list(session.scalars(select(Case).where(Case.id.in_(named))))
             if len(others) != len(set(named)) or not all(scope.can_see(actor, c) for c in others):
                 raise NotFound(f"document {document_id} not found")
@@ -390,7 +390,7 @@ class CaseService:
         else:
             visible = scope.restrict(actor, select(Case.id)).scalar_subquery()
             query = query.where((AuditEntry.case_id.in_(visible)) | AuditEntry.case_id.is_(None))
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return [AuditRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
     # -- stuck cases and interventions (supervisors) ---------------------------------------
@@ -415,7 +415,7 @@ class CaseService:
         if nationality:
             query = query.where(Case.nationality == nationality.upper())
         now = datetime.now(UTC)
-        with self.db.session() as session:
+        with self.db.reading() as session:
             rows = session.execute(query.order_by(StuckFlag.since, StuckFlag.case_id).limit(limit)).all()
         return [
             StuckItem(
@@ -476,12 +476,12 @@ class CaseService:
             query = query.where(Case.nationality == nationality.upper())
         if open_only:
             query = query.where(Case.outcome.is_(None))
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(session.scalars(query.limit(limit).offset(offset)))
 
     def count_by_stage(self, actor: Actor) -> dict[str, int]:
         query = scope.restrict(actor, select(Case.stage, func.count()).select_from(Case)).group_by(Case.stage)
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return {stage: n for stage, n in session.execute(query).all()}
 
     def documents(self, case_id: str) -> list[Document]:
@@ -489,7 +489,7 @@ class CaseService:
         lists name it too, but are the embassy's reminders, mailed, not the case's papers)."""
         naming = select(DocumentCase.document_id).where(DocumentCase.case_id == case_id)
         asked = Document.id.in_(naming) & (Document.doc_type == DocType.embassy_request)
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(
                 session.scalars(
                     select(Document)
@@ -499,7 +499,7 @@ class CaseService:
             )
 
     def _named_in(self, document_id: str) -> list[str]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return list(
                 session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
             )

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         description="A case ready for its embassy waits at most this long for the consolidated request "
         "that names it with every other case ready for that embassy.",
     )
+    embassy_request_quiet_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A consolidated request goes once no other case has joined it for this long (the "
+        "end of a wave of cases), before the window is over.",
+    )
     embassy_request_max_cases: int = Field(
         200, ge=1, le=1000, description="A consolidated request naming this many survivors goes at once."
     )

@@ -44,6 +44,11 @@ ONE_PARTITION_FLAGS = [
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions")
     for f in ("--dynamic-config-value", f"{key}=1")
 ]
+# The server's SQLite file in write-ahead-log mode: a transaction appends to the log with one
+# fsync instead of the rollback journal's several and its lock on the whole file; as durable
+# (synchronous stays FULL), and in a mass release the server's own writes had bound every
+# workflow task (BENCHMARKS.md).
+SQLITE_FLAGS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=full"]
 
 
 def temporal_executable() -> str:
@@ -98,6 +103,7 @@ class TemporalDevServer:
                 "warn",
                 *SEARCH_ATTRIBUTE_FLAGS,
                 *ONE_PARTITION_FLAGS,
+                *SQLITE_FLAGS,
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,

@@ -81,13 +81,19 @@ class WorkerTuning:
         return available_cores() if self.render_processes is None else self.render_processes
 
 
+def local_activity_slots(settings: Settings) -> int:
+    """The read model's writes in flight at once: they wait for one another's commits (group
+    commit), so more of them make bigger groups, not more load."""
+    return 4 * settings.activity_threads
+
+
 def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> dict[str, Any]:
     """The Worker's concurrency, cache and sandbox options (shared with the benchmark's bare
     worker)."""
     tuning = tuning or WorkerTuning()
     options: dict[str, Any] = {
         "max_concurrent_activities": settings.activity_threads,
-        "max_concurrent_local_activities": settings.activity_threads,
+        "max_concurrent_local_activities": local_activity_slots(settings),
         "max_cached_workflows": tuning.max_cached_workflows,
     }
     if tuning.max_concurrent_workflow_tasks is not None:
@@ -124,7 +130,9 @@ async def running_workers(
     interceptors = [StuckInterceptor(deps.db, settings.stuck_after_attempts)]
     slots = paperwork_slots(deps)
     with (
-        ThreadPoolExecutor(2 * settings.activity_threads, thread_name_prefix="activity") as executor,
+        ThreadPoolExecutor(
+            settings.activity_threads + local_activity_slots(settings), thread_name_prefix="activity"
+        ) as executor,
         ThreadPoolExecutor(slots, thread_name_prefix="paperwork") as paperwork_executor,
     ):
         main = Worker(

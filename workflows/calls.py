@@ -3,16 +3,20 @@ priorities in one place.
 
 Activities are referenced by name so that this module never imports SQLAlchemy or WeasyPrint.
 
-- The read model's bookkeeping (``sync_read_model``, ``record_decision``) runs as *local*
-  activities: in the worker that runs the workflow task, recorded as a marker in the history,
-  with no task to schedule, match and dispatch on the server. They are a third of a case's steps.
+- The short steps of a case run as *local* activities (v3): the read model's bookkeeping
+  (``sync_read_model``, ``record_decision``), the identity checks, the cost estimate and joining
+  the embassy's next request. They run in the worker that runs the workflow task, are recorded
+  as a marker in the history, and need no task scheduled, matched and dispatched on the server,
+  nor a workflow task of their own afterwards: in a mass release the server's work per case, not
+  the worker's, was what bound the orchestration. They retry as any activity does.
 - Documents render on a task queue of their own (``Policy.paperwork_task_queue``), served by
   workers whose slots match their render processes, so that the backlog of a mass release waits
   in Temporal, where it is ordered by priority, instead of in the workers.
-- Priorities (Temporal's ``priority_key``, 1 first): what the embassy request needs goes first,
-  because the embassy's answer is the longest wait of every case; records that nobody waits for
-  (the intake and consent form, the identity report) go last. Under no backlog they change
-  nothing.
+- Priorities (Temporal's ``priority_key``, 1 first, 3 the default): the embassy request first
+  (it names many survivors and must not queue behind their applications), then the ETD
+  applications it carries, because the embassy's answer is the longest wait of every case; the
+  records that nobody waits for (the intake and consent form, the identity report) last. Under
+  no backlog they change nothing.
 """
 
 from __future__ import annotations
@@ -64,13 +68,12 @@ RENDER = timedelta(seconds=30)
 # A consolidated request renders a page per few dozen survivors and attaches their applications.
 EMBASSY_REQUEST = timedelta(minutes=5)
 
-FIRST = Priority(priority_key=1)  # the embassy request and what it needs
-SOON = Priority(priority_key=2)  # what a person waits on before deciding
-RECORDS = Priority(priority_key=4)  # paperwork for the file: nobody's next step waits on it
+FIRST = Priority(priority_key=1)  # the embassy request, and the steps that lead to it
+EMBASSY_PATH = Priority(priority_key=2)  # the ETD applications the request carries
+RECORDS = Priority(priority_key=5)  # paperwork for the file: nobody's next step waits on it
 
 DOC_PRIORITY: dict[DocType, Priority] = {
-    DocType.etd_application: FIRST,
-    DocType.funding_request: SOON,
+    DocType.etd_application: EMBASSY_PATH,
     DocType.intake_consent: RECORDS,
     DocType.identity_report: RECORDS,
 }
@@ -98,8 +101,10 @@ async def _run(
     )
 
 
-async def _local(name: str, arg: Any) -> None:
-    await workflow.execute_local_activity(name, arg, start_to_close_timeout=QUICK, retry_policy=RETRY)
+async def _local(name: str, arg: Any, result_type: type[T] | None = None) -> T:
+    return await workflow.execute_local_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=QUICK, retry_policy=RETRY
+    )
 
 
 async def sync_read_model(request: ReadModelSync, local: bool = False) -> None:
@@ -126,7 +131,7 @@ async def render_document(
 
 
 async def join_embassy_request(request: JoinEmbassyRequest) -> None:
-    await _run("join_embassy_request", request, priority=FIRST)
+    await _local("join_embassy_request", request)
 
 
 async def send_embassy_request(batch: EmbassyRequestBatch, task_queue: str | None) -> EmbassyRequestResult:
@@ -137,13 +142,15 @@ async def send_notice(notice: Notice) -> None:
     await _run("send_notice", notice)
 
 
-async def run_identity_checks(request: IdentityCheckInput, first: bool = False) -> IdentityReport:
-    return await _run(
-        "run_identity_checks", request, IdentityReport, priority=FIRST if first else Priority.default
-    )
+async def run_identity_checks(request: IdentityCheckInput, local: bool = False) -> IdentityReport:
+    if local:
+        return await _local("run_identity_checks", request, IdentityReport)
+    return await _run("run_identity_checks", request, IdentityReport)
 
 
-async def estimate_costs(request: EstimateInput) -> CostEstimate:
+async def estimate_costs(request: EstimateInput, local: bool = False) -> CostEstimate:
+    if local:
+        return await _local("estimate_costs", request, CostEstimate)
     return await _run("estimate_costs", request, CostEstimate)
 
 

@@ -70,4 +70,4 @@ async def run(j: Journey) -> None:
                 attachments=j.document_ids(DocType.closure_report),
             )
         )
-    await j.sync()
+    await j.sync(wait=True)  # the read model shows the case closed before the workflow ends

@@ -3,10 +3,12 @@ ready for that embassy into consolidated requests.
 
 A case whose ETD application is ready joins through the ``join_embassy_request`` activity
 (signal-with-start: the batcher starts with its first case and ends after an idle hour). The
-first case waiting opens a window (``window_seconds``); when it closes, or as soon as
-``max_cases`` are waiting, one request naming them all is rendered and mailed with their ETD
-applications (``send_embassy_request``, idempotent per request reference), and every case named
-is told by a signal, so it starts waiting for the embassy's decisions. A case whose data could
+first case waiting opens a batch; it closes when no other case has joined for
+``quiet_seconds`` (the end of a wave of cases), when it has waited ``window_seconds`` (a long
+wave is sent in parts), or as soon as ``max_cases`` are waiting. Then one request naming them
+all is rendered and mailed with their ETD applications (``send_embassy_request``, idempotent per
+request reference), and every case named is told by a signal, so it starts waiting for the
+embassy's decisions. A case whose data could
 not be put in the request is told why and waits for a supervisor; a case closed meanwhile is
 left out. During a mass release an embassy gets a request a minute at most, instead of a letter
 per survivor.
@@ -62,13 +64,7 @@ class EmbassyRequestsWorkflow:
                 await workflow.wait_condition(lambda: bool(self.waiting), timeout=IDLE)
             except TimeoutError:
                 return self.batches_sent  # idle: the next case ready starts a new run
-            try:
-                await workflow.wait_condition(
-                    lambda: len(self.waiting) >= start.max_cases,
-                    timeout=timedelta(seconds=start.window_seconds),
-                )
-            except TimeoutError:
-                pass
+            await self._gather()
             await self._send(list(self.waiting.values())[: start.max_cases])
             if workflow.info().is_continue_as_new_suggested():
                 break
@@ -78,6 +74,25 @@ class EmbassyRequestsWorkflow:
                 update={"waiting": list(self.waiting.values()), "batches_sent": self.batches_sent}
             )
         )
+
+    async def _gather(self) -> None:
+        """Until the batch is full, quiet for ``quiet_seconds``, or ``window_seconds`` old."""
+        start = self.start
+        closes = workflow.now() + timedelta(seconds=start.window_seconds)
+        quiet = timedelta(seconds=start.quiet_seconds or start.window_seconds)
+        while len(self.waiting) < start.max_cases:
+            left = closes - workflow.now()
+            if left <= timedelta(0):
+                return
+            size = len(self.waiting)
+            try:
+                await workflow.wait_condition(
+                    lambda: len(self.waiting) != size,  # noqa: B023 - awaited before size changes
+                    timeout=min(quiet, left),
+                )
+            except TimeoutError:
+                if len(self.waiting) == size:
+                    return  # nobody joined for a while: the wave is over
 
     async def _send(self, batch: list[EmbassyRequestEntry]) -> None:
         start = self.start

@@ -21,7 +21,9 @@ from workflows.journey import Journey
 async def run(j: Journey) -> None:
     j.begin(Stage.funding)
     await j.sync()
-    estimate = await calls.estimate_costs(EstimateInput(case_id=j.start.case_id, today=workflow.now().date()))
+    estimate = await calls.estimate_costs(
+        EstimateInput(case_id=j.start.case_id, today=workflow.now().date()), local=j.v3
+    )
     j.state.estimate = estimate
     await j.render(
         Stage.funding,

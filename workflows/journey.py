@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.decisions import Decision
     from contracts.messages import (
         CaseStart,
+        DecisionRecord,
         DocType,
         EmbassyRequestSent,
         Notice,
@@ -87,6 +88,9 @@ class Journey:
         self._records: list[asyncio.Task[None]] = []
         self._blocking = asyncio.Lock()  # one failed step at a time before a supervisor
         self._resolved = 0
+        self._writer: asyncio.Task[None] | None = None
+        self._written = 0
+        self._upserted: tuple[str, bool, datetime | None] | None = None
         self.embassy_answer: EmbassyRequestSent | None = None
 
     @property
@@ -129,19 +133,65 @@ class Journey:
             self.state.on_hold or self.state.blocked is not None or any(p.overdue for p in self.state.pending)
         )
 
-    async def sync(self) -> None:
+    async def sync(self, wait: bool = False) -> None:
+        """Mirror the state to the read model and the search attributes.
+
+        v3: one background writer per case takes the latest state each time it writes, so the
+        changes a case makes back to back (a stage finished, the next begun) go in one write, and
+        the busier the worker the more of them each write carries. ``wait``: until this state is
+        written, for an Update's handler, so that what a person reads right after acting (a list,
+        the stuck view) shows it. The case's last write is always waited for (closure)."""
         self._seq += 1
-        if self.start.policy.search_attributes:
-            deadlines = [p.deadline for p in self.state.pending]
-            workflow.upsert_search_attributes(
-                [
-                    STAGE_KEY.value_set(str(self.state.stage)),
-                    NATIONALITY_KEY.value_set(self.start.nationality),
-                    STUCK_KEY.value_set(self.stuck),
-                    DEADLINE_KEY.value_set(min(deadlines)) if deadlines else DEADLINE_KEY.value_unset(),
-                ]
-            )
-        await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq), local=self.v3)
+        if not self.v3:  # cases opened before v3: a write per change, as they were recorded
+            self._upsert_search_attributes(always=True)
+            await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq))
+            return
+        wanted = self._seq
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_latest())
+        if wait:
+            await workflow.wait_condition(lambda: self._written >= wanted)
+
+    async def record_decision(self, record: DecisionRecord) -> None:
+        """Keep a person's decision, and the state after it, before the Update returns (v3: in one
+        write; before: a decision, then the read model)."""
+        if not self.v3:
+            await calls.record_decision(record)
+            await self.sync()
+            return
+        self._seq += 1
+        seq = self._seq
+        with_state = record.model_copy(update={"read_model": ReadModelSync(state=self.state, seq=seq)})
+        await calls.record_decision(with_state, local=True)
+        self._written = max(self._written, seq)
+
+    async def _write_latest(self) -> None:
+        while self._written < self._seq:
+            # Let the rest of this workflow task's changes in first (no command, no timer).
+            await workflow.wait_condition(lambda: True)
+            seq = self._seq
+            self._upsert_search_attributes()
+            await calls.sync_read_model(ReadModelSync(state=self.state, seq=seq), local=True)
+            self._written = seq
+
+    def _upsert_search_attributes(self, always: bool = False) -> None:
+        """v3 upserts only what changed: each upsert is a write to the server's visibility store."""
+        if not self.start.policy.search_attributes:
+            return
+        deadlines = [p.deadline for p in self.state.pending]
+        values = (str(self.state.stage), self.stuck, min(deadlines) if deadlines else None)
+        if not always and values == self._upserted:
+            return
+        self._upserted = values
+        stage, stuck, deadline = values
+        workflow.upsert_search_attributes(
+            [
+                STAGE_KEY.value_set(stage),
+                NATIONALITY_KEY.value_set(self.start.nationality),
+                STUCK_KEY.value_set(stuck),
+                DEADLINE_KEY.value_set(deadline) if deadline else DEADLINE_KEY.value_unset(),
+            ]
+        )
 
     # -- paperwork ---------------------------------------------------------------------------
     async def render(self, stage: Stage, doc_type: DocType, **facts: Any) -> DocumentRef | None:

@@ -140,7 +140,7 @@ class RepatriationWorkflow:
         self.j.event(stage, "decision", f"{summary} (by {decision.decided_by})")
         if kind != DecisionKind.consent_withdrawal:
             self.j.decisions[kind] = decision
-        await calls.record_decision(
+        await self.j.record_decision(
             DecisionRecord(
                 case_id=self.j.start.case_id,
                 decision_id=info.id if info else f"{kind}-{workflow.now().isoformat()}",
@@ -149,10 +149,8 @@ class RepatriationWorkflow:
                 decided_by=decision.decided_by,
                 decided_at=workflow.now(),
                 payload=decision.model_dump(mode="json"),
-            ),
-            local=self.j.v3,
+            )
         )
-        await self.j.sync()
         return self.j.state
 
     async def _decide(self, kind: DecisionKind, d: Decision) -> CaseState:
@@ -279,7 +277,7 @@ class RepatriationWorkflow:
         self.j.event(
             stage, "intervention", f"{summary} (by {i.decided_by}): {getattr(i, 'justification', '')}"
         )
-        await self.j.sync()
+        await self.j.sync(wait=True)
         return self.j.state
 
     @intervene.validator

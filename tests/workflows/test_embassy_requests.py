@@ -232,13 +232,47 @@ async def test_the_journey_orders_its_work(harness: Harness) -> None:
             renders[request[0]["doc_type"]] = (a.task_queue.name, a.priority.priority_key)
     paperwork = h.settings.paperwork_queue
     assert renders == {
-        "intake_consent": (paperwork, 4),
-        "identity_report": (paperwork, 4),
-        "etd_application": (paperwork, 1),
-        "funding_request": (paperwork, 2),
+        "intake_consent": (paperwork, 5),
+        "identity_report": (paperwork, 5),
+        "etd_application": (paperwork, 2),
+        "funding_request": (paperwork, 0),  # the default (3)
     }
-    first = {a.activity_type.name: a.priority.priority_key for a in scheduled}
-    assert first["run_identity_checks"] == 1 and first["join_embassy_request"] == 1
-    assert not {"sync_read_model", "record_decision"} & {a.activity_type.name for a in scheduled}
+    local = {
+        "sync_read_model",
+        "record_decision",
+        "run_identity_checks",
+        "estimate_costs",
+        "join_embassy_request",
+    }
+    assert not local & {a.activity_type.name for a in scheduled}  # none of them queued on the server
     markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
     assert sum(m.marker_recorded_event_attributes.marker_name == "core_local_activity" for m in markers) >= 8
+
+
+@pytest.mark.parametrize(
+    "harness", [{"embassy_request_window_seconds": 120, "embassy_request_quiet_seconds": 1.5}], indirect=True
+)
+async def test_a_wave_goes_when_it_is_over_not_when_the_window_ends(harness: Harness) -> None:
+    """Cases ready one after the other share a request, sent once no other has joined for the
+    quiet period: long before the two-minute window."""
+    h = harness
+    lan = await open_case(h, 0)
+    hoa = await open_case(
+        h,
+        0,
+        given_names="Thi Hoa",
+        native_name="Trần Thị Hoa",
+        family_name="Tran",
+        date_of_birth="1999-03-04",
+    )
+    await through_identity(h, lan)
+    await h.wait_for(lan, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    await through_identity(h, hoa)  # joins while the first waits
+    for case_id in (lan, hoa):
+        await h.wait_pending(case_id, DecisionKind.nationality, timeout=60)
+    (request,) = requests(h)
+    assert named(h, request.id) == {lan, hoa}
+    state = await h.state(lan)
+    queued = next(e.at for e in state.history if e.event == "queued")
+    sent = next(e.at for e in state.history if e.event == "sent")
+    assert (sent - queued).total_seconds() < 60
