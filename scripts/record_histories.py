@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,6 +58,23 @@ async def main(name: str) -> None:
                 history = await h.handle(case_id).fetch_history()
                 path = OUT / f"{name}-{label}.json"
                 path.write_text(history.to_json(), encoding="utf-8")
+                print(path)
+            # The embassy's batcher that asked for both (v3 on), ended as it ends when idle.
+            from activities.embassy_requests import batcher_id
+
+            case = h.service.resolve(happy)
+            batcher = h.env.client.get_workflow_handle(
+                batcher_id(h.settings.task_queue, "VNM", case.organisation)
+            )
+            try:
+                await batcher.describe()
+            except Exception:  # noqa: BLE001 - before v3 there is no batcher
+                batcher = None
+            if batcher is not None:
+                await h.env.sleep(timedelta(hours=2))  # idle: it ends by itself
+                await batcher.result()
+                path = OUT / f"{name}-embassy-requests.json"
+                path.write_text((await batcher.fetch_history()).to_json(), encoding="utf-8")
                 print(path)
     await env.shutdown()
 

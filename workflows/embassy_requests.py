@@ -76,20 +76,23 @@ class EmbassyRequestsWorkflow:
         )
 
     async def _gather(self) -> None:
-        """Until the batch is full, quiet for ``quiet_seconds``, or ``window_seconds`` old."""
+        """Until the batch is full, quiet for ``quiet_seconds``, or ``window_seconds`` old.
+
+        One timer per quiet period, not one per case joining: in a mass release cases join many
+        times a second, and a timer reset for each was most of this workflow's history."""
         start = self.start
         closes = workflow.now() + timedelta(seconds=start.window_seconds)
         quiet = timedelta(seconds=start.quiet_seconds or start.window_seconds)
-        while len(self.waiting) < start.max_cases:
+        while True:
             left = closes - workflow.now()
             if left <= timedelta(0):
                 return
             size = len(self.waiting)
             try:
                 await workflow.wait_condition(
-                    lambda: len(self.waiting) != size,  # noqa: B023 - awaited before size changes
-                    timeout=min(quiet, left),
+                    lambda: len(self.waiting) >= start.max_cases, timeout=min(quiet, left)
                 )
+                return  # full
             except TimeoutError:
                 if len(self.waiting) == size:
                     return  # nobody joined for a while: the wave is over

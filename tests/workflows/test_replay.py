@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from workflows.embassy_requests import EmbassyRequestsWorkflow
 from workflows.repatriation import RepatriationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -22,6 +23,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_there_are_histories_from_before_and_after_the_patch() -> None:
     names = {p.stem.split("-")[0] for p in HISTORIES}
     assert {"v1", "v2", "v3"} <= names
+    assert any(p.stem == "v3-embassy-requests" for p in HISTORIES)  # the embassy's batcher too
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -31,7 +33,9 @@ async def test_history_replays(path: Path) -> None:
         "workflowId", path.stem
     )
     history = WorkflowHistory.from_json(workflow_id, text)
-    replayer = Replayer(workflows=[RepatriationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[RepatriationWorkflow, EmbassyRequestsWorkflow], data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
