@@ -46,8 +46,12 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "Journey time ÷ (bare Temporal + bare paperwork)",
                     f"{_f(journey['seconds'], ' s')} ÷ ({_f(results['bare_temporal']['seconds'], ' s')} + "
                     f"{_f(results['bare_paperwork']['estimated_seconds'], ' s')}) = **{ratio:.2f}**",
-                    f"≤ {TARGET_RATIO}",
-                    _verdict(ratio <= TARGET_RATIO),
+                    f"≤ {TARGET_RATIO} for {TARGET_EMBASSY_CASES:,}",
+                    # A few cases are bound by the steps' latency (a person's turnaround, the
+                    # embassy's batching window), not by the work the ratio compares.
+                    _verdict(ratio <= TARGET_RATIO)
+                    if n >= TARGET_EMBASSY_CASES
+                    else f"not comparable ({n} cases)",
                 )
             )
         out = journey.get("embassy_all_out_seconds")
@@ -209,10 +213,16 @@ def markdown(results: dict[str, Any], kept: str) -> str:
                         _f(journey["case_latency"]["max"], " s", 2),
                     ),
                     (
-                        "opened → embassy request",
+                        "opened → embassy request mailed",
                         _f(journey["embassy_latency"]["p50"], " s", 2),
                         _f(journey["embassy_latency"]["p95"], " s", 2),
                         _f(journey["embassy_latency"]["max"], " s", 2),
+                    ),
+                    (
+                        "request mailed → the case told (the batcher's signal)",
+                        _f(journey.get("embassy_told_latency", {}).get("p50"), " s", 2),
+                        _f(journey.get("embassy_told_latency", {}).get("p95"), " s", 2),
+                        _f(journey.get("embassy_told_latency", {}).get("max"), " s", 2),
                     ),
                 ],
             ),
@@ -248,8 +258,9 @@ def markdown(results: dict[str, Any], kept: str) -> str:
         parts += [
             "## Scale: open cases waiting on people",
             "",
-            f"- {scale['real']:,} real cases opened through the service: each rendered its consent form, ran "
-            f"its identity checks and waits at identity attestation ({_f(scale['real_seconds'], ' s', 0)}).",
+            f"- {scale['real']:,} real cases opened through the service: each ran its identity checks, had "
+            "its consent form rendered and waits at identity attestation "
+            f"({_f(scale['real_seconds'], ' s', 0)}).",
         ]
         if filled:
             parts.append(

@@ -23,7 +23,7 @@ from bench.journey import open_all
 from bench.measure import children, percentile, sample
 from bench.survivors import open_request, survivors
 from contracts.state import Role
-from database.models import Case, StuckFlag
+from database.models import Case, Document, StuckFlag
 from repatriation.service import CaseService, case_reference, name_key
 
 OVERDUE_SHARE_DAYS = 10  # openings spread over this many days: those older than the deadline are overdue
@@ -57,23 +57,28 @@ async def _wait_until_waiting(service: CaseService, ids: set[str], timeout: floa
     while True:
 
         def count() -> int:
+            """Cases waiting for a person with their consent form made (it renders beside the
+            identity checks): nothing left for the worker to do."""
             with service.db.reading() as session:
-                rows = session.execute(select(Case.id, Case.state).where(Case.stage == "identity")).all()
+                rows = session.execute(
+                    select(Case.id, Case.state["pending"]).where(Case.stage == "identity")
+                ).all()
+                papered = set(
+                    session.scalars(select(Document.case_id).where(Document.doc_type == "intake_consent"))
+                )
             return sum(
                 1
-                for r in rows
-                if r.id in ids
-                and any(
-                    p["kind"] in ("identity_attestation", "duplicate_resolution")
-                    for p in (r.state or {}).get("pending", [])
-                )
+                for case_id, pending in rows
+                if case_id in ids
+                and case_id in papered
+                and any(p["kind"] in ("identity_attestation", "duplicate_resolution") for p in pending or [])
             )
 
         waiting = await asyncio.to_thread(count)
         if waiting >= len(ids):
             return
         if waiting * 4 // len(ids) != last * 4 // len(ids) and waiting:
-            progress(f"  {waiting}/{len(ids)} real cases waiting at identity attestation")
+            progress(f"  {waiting}/{len(ids)} real cases waiting at identity attestation, consent form made")
         last = waiting
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {waiting} of {len(ids)} cases reached identity attestation")
