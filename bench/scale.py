@@ -259,7 +259,11 @@ async def run_scale(
     progress(f"  {real} real cases opened in {time.perf_counter() - t0:.0f} s; waiting for them to wait")
     await _wait_until_waiting(service, set(ids), timeout, progress)
     result.real_seconds = time.perf_counter() - t0
-    settled = time.perf_counter()
+    # Memory right after the last real case began waiting, its render processes still warm
+    # (they stop after a minute without a document).
+    await asyncio.sleep(settle)
+    now = sample(worker_pid)
+    result.worker_mb, result.render_processes_mb = now.main_mb, now.children_mb
     if waiting > real:
         t = time.perf_counter()
         fill = waiting - real
@@ -281,11 +285,7 @@ async def run_scale(
     result.stuck_ms = lists["stuck_ms"]
     result.stuck_items_returned = lists["returned"]
     result.list_ms = lists["list_ms"]
-    # Memory of the worker while the cases wait (its render processes still warm, then after
-    # they stopped for idleness).
-    await asyncio.sleep(max(0.0, settle - (time.perf_counter() - settled)))
-    now = sample(worker_pid)
-    result.worker_mb, result.render_processes_mb = now.main_mb, now.children_mb
+    # Memory while every case waits, once the idle render processes have stopped.
     deadline = time.monotonic() + idle_wait
     while children(worker_pid) and time.monotonic() < deadline:
         await asyncio.sleep(2)

@@ -12,6 +12,8 @@ hundreds. Cases opened before v3 were asked by a letter each, and still are.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -23,6 +25,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows import calls
 from workflows.journey import CaseStopped, Journey
 
+# A request goes out within a minute or so of a case joining it; one not out within an hour
+# means the embassy's batcher is failing, and the case says so instead of waiting in silence.
+REQUEST_OVERDUE = timedelta(hours=1)
+
 
 async def _consolidated_request(j: Journey) -> DocumentRef:
     """Join the embassy's next consolidated request and wait until it has gone out."""
@@ -32,7 +38,16 @@ async def _consolidated_request(j: Journey) -> DocumentRef:
     )
     j.event(Stage.embassy, "queued", "waiting for the embassy's next consolidated request")
     await j.sync()
-    await workflow.wait_condition(lambda: j.embassy_answer is not None or j.stop is not None)
+    try:
+        await workflow.wait_condition(
+            lambda: j.embassy_answer is not None or j.stop is not None, timeout=REQUEST_OVERDUE
+        )
+    except TimeoutError:
+        raise ApplicationError(
+            "the embassy's consolidated request naming this case did not go out within an hour: "
+            "its batcher (EmbassyRequestsWorkflow) may be failing; see the Temporal Web UI, then retry",
+            non_retryable=True,
+        ) from None
     j.check_stop()
     answer = j.embassy_answer
     assert answer is not None

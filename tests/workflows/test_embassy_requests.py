@@ -6,6 +6,7 @@ a case twice nor mails twice."""
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -13,15 +14,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.testing import ActivityEnvironment
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from access.actor import Actor
-from activities.embassy_requests import EmbassyRequestActivities
+from activities.embassy_requests import EmbassyRequestActivities, batcher_id
 from contracts.messages import EmbassyRequestBatch
 from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
 from repatriation.service import NotFound
-from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
+from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for
 from tests.journeys import open_case, through_identity
 
 LIAISON_VNM = Actor("liaison-vnm", Role.liaison, ORG, source="test", countries=("VNM",))
@@ -276,3 +278,38 @@ async def test_a_wave_goes_when_it_is_over_not_when_the_window_ends(harness: Har
     queued = next(e.at for e in state.history if e.event == "queued")
     sent = next(e.at for e in state.history if e.event == "sent")
     assert (sent - queued).total_seconds() < 60
+
+
+async def test_a_request_that_never_goes_out_is_a_stuck_case(tmp_path: Path) -> None:
+    """The embassy's batcher gone (a bug, an operator's mistake): the case does not wait in
+    silence; after an hour it is listed as failed, and a retry asks again."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    try:
+        # A window long enough that the batcher is gone before it sends anything.
+        async with harness_for(
+            env, tmp_path, embassy_request_window_seconds=600, embassy_request_quiet_seconds=600
+        ) as h:
+            case_id = await open_case(h, 0)
+            await through_identity(h, case_id)
+            await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+            case = h.service.resolve(case_id)
+            batcher = h.env.client.get_workflow_handle(
+                batcher_id(h.settings.task_queue, "VNM", case.organisation)
+            )
+            await batcher.terminate("lost")
+            await h.env.sleep(timedelta(hours=1, minutes=5))
+            state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the request step blocked")
+            assert state.blocked.step == "embassy request" and "within an hour" in state.blocked.error
+            assert requests(h) == [] and [i.reason for i in h.service.stuck_for(SUPERVISOR)] == ["failed"]
+
+            await h.service.intervene(
+                case_id, {"action": "retry", "justification": "batcher restarted"}, SUPERVISOR
+            )
+            await h.env.sleep(timedelta(minutes=11))  # the new batcher's window
+            await h.wait_pending(case_id, DecisionKind.nationality)
+            (request,) = requests(h)
+            assert named(h, request.id) == {case_id}
+    finally:
+        await env.shutdown()
