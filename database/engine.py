@@ -33,24 +33,28 @@ def _writer_lock(url: str) -> threading.RLock:
         return _WRITERS.setdefault(key, threading.RLock())
 
 
-def make_reading_engine(url: str) -> Engine:
-    """SQLite: connections that begin deferred transactions and refuse to write (query_only), so
-    a read takes no write lock and cannot turn into a write by mistake."""
+def _sqlite_engine(url: str, pragmas: tuple[str, ...], begin: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_conn.isolation_level = None
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA query_only=ON")
+        for pragma in pragmas:
+            cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(begin)
 
     return engine
+
+
+def make_reading_engine(url: str) -> Engine:
+    """SQLite: connections that begin deferred transactions and refuse to write (query_only), so
+    a read takes no write lock and cannot turn into a write by mistake."""
+    return _sqlite_engine(url, ("busy_timeout=30000", "query_only=ON"), "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -58,22 +62,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        # Immediate: a writer takes the lock when it begins, so writers queue instead of failing.
+        return _sqlite_engine(
+            url, ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000"), "BEGIN IMMEDIATE"
+        )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

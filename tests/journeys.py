@@ -10,6 +10,14 @@ from contracts.state import CaseState, DecisionKind
 from repatriation.synthetic import open_request, survivors
 from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness
 
+# Another Vietnamese survivor (not a duplicate of the first): two cases for one embassy.
+HOA = {
+    "given_names": "Thi Hoa",
+    "native_name": "Trần Thị Hoa",
+    "family_name": "Tran",
+    "date_of_birth": "1999-03-04",
+}
+
 
 def person(index: int = 0, **changes: Any) -> dict[str, Any]:
     survivor = survivors(datetime.now(UTC).date())[index]

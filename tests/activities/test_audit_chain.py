@@ -15,8 +15,15 @@ from tests.db_fixtures import db  # noqa: F401
 def fill(database: Database, n: int) -> None:
     for i in range(n):
         with database.session() as s:
-            audit.append(s, actor=f"user{i % 3}", role="caseworker", case_id=None, action="case.read",
-                         detail=f"entry {i}", source="test")
+            audit.append(
+                s,
+                actor=f"user{i % 3}",
+                role="caseworker",
+                case_id=None,
+                action="case.read",
+                detail=f"entry {i}",
+                source="test",
+            )
 
 
 def test_an_intact_chain_verifies_and_any_change_is_found(db: Database) -> None:  # noqa: F811

@@ -9,7 +9,7 @@ from contracts.messages import EmbassyList
 from contracts.state import DecisionKind
 from database.models import Document
 from tests.conftest import Harness
-from tests.journeys import open_case, through_embassy, through_identity
+from tests.journeys import HOA, open_case, through_embassy, through_identity
 from workflows.embassy_lists import EmbassyListsWorkflow
 
 
@@ -23,14 +23,7 @@ async def send_lists(h: Harness) -> dict[str, EmbassyList]:
 async def test_daily_list_per_embassy(harness: Harness) -> None:
     h = harness
     lan = await open_case(h, 0)
-    hoa = await open_case(
-        h,
-        0,
-        given_names="Thi Hoa",
-        native_name="Trần Thị Hoa",
-        family_name="Tran",
-        date_of_birth="1999-03-04",
-    )
+    hoa = await open_case(h, 0, **HOA)
     budi = await open_case(h, 1)
     for case_id in (lan, hoa, budi):
         await through_identity(h, case_id)

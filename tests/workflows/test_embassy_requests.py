@@ -24,7 +24,7 @@ from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
 from repatriation.service import NotFound
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for
-from tests.journeys import open_case, through_identity
+from tests.journeys import HOA, open_case, through_identity
 
 LIAISON_VNM = Actor("liaison-vnm", Role.liaison, ORG, source="test", countries=("VNM",))
 LIAISON_IDN = Actor("liaison-idn", Role.liaison, ORG, source="test", countries=("IDN",))
@@ -56,14 +56,7 @@ def flat_text(path: str) -> str:
 async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
     h = harness
     lan = await open_case(h, 0)
-    hoa = await open_case(
-        h,
-        0,
-        given_names="Thi Hoa",
-        native_name="Trần Thị Hoa",
-        family_name="Tran",
-        date_of_birth="1999-03-04",
-    )
+    hoa = await open_case(h, 0, **HOA)
     budi = await open_case(h, 1)
     for case_id in (lan, hoa, budi):
         await through_identity(h, case_id)
@@ -130,14 +123,7 @@ async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
 async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harness) -> None:
     h = harness
     stays = await open_case(h, 0)
-    leaves = await open_case(
-        h,
-        0,
-        given_names="Thi Hoa",
-        native_name="Trần Thị Hoa",
-        family_name="Tran",
-        date_of_birth="1999-03-04",
-    )
+    leaves = await open_case(h, 0, **HOA)
     for case_id in (stays, leaves):
         await through_identity(h, case_id)
     for case_id in (stays, leaves):
@@ -259,14 +245,7 @@ async def test_a_wave_goes_when_it_is_over_not_when_the_window_ends(harness: Har
     quiet period: long before the two-minute window."""
     h = harness
     lan = await open_case(h, 0)
-    hoa = await open_case(
-        h,
-        0,
-        given_names="Thi Hoa",
-        native_name="Trần Thị Hoa",
-        family_name="Tran",
-        date_of_birth="1999-03-04",
-    )
+    hoa = await open_case(h, 0, **HOA)
     await through_identity(h, lan)
     await h.wait_for(lan, lambda s: any(e.event == "queued" for e in s.history), "queued")
     await through_identity(h, hoa)  # joins while the first waits
