@@ -193,6 +193,31 @@ async def fill_temporal(client: Client, count: int, concurrency: int = 50) -> No
     await asyncio.gather(*(one(n) for n in range(count)))
 
 
+async def wait_for_backlog(client: Client, task_queue: str, timeout: float = 600) -> float:
+    """Until the server has no workflow task waiting on ``task_queue`` (the bare workflows just
+    started have all begun waiting), so that the lists are timed on a stack at rest, as people
+    would meet it, not while it digests thousands of starts. Returns the seconds waited."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
+    t0 = time.perf_counter()
+    quiet = 0
+    while quiet < 3:  # three readings in a row: the count is approximate
+        response = await client.workflow_service.describe_task_queue(request)
+        quiet = quiet + 1 if response.stats.approximate_backlog_count == 0 else 0
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError(f"the workflow tasks on {task_queue} were still queued after {timeout:.0f} s")
+        await asyncio.sleep(1)
+    return time.perf_counter() - t0
+
+
 def _latencies(fn: Any, rounds: int) -> tuple[dict[str, float | None], Any]:
     times = []
     result = None
@@ -280,6 +305,9 @@ async def run_scale(
             progress(
                 f"  {fill} waiting workflows started on the server in {result.temporal_fill_seconds:.0f} s"
             )
+            settled = await wait_for_backlog(client, BARE_QUEUE)
+            progress(f"  ... and all of them waiting {settled:.0f} s later")
+            await asyncio.sleep(settle)
     # The stuck list, with every case open.
     lists = await asyncio.to_thread(measure_lists, service, organisation, rounds)
     result.stuck_ms = lists["stuck_ms"]
