@@ -15,7 +15,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.common import Priority
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
@@ -36,9 +35,8 @@ from documents.embassy_list import RequestEntry, request_context
 from documents.store import DocumentStore, input_hash, ref_of
 from documents.verify import verify_url
 from repatriation.logs import get_logger
+from workflows.calls import FIRST
 from workflows.embassy_requests import EmbassyRequestsWorkflow
-
-FIRST = Priority(priority_key=1)
 
 
 def batcher_id(task_queue: str, nationality: str, organisation: str) -> str:
