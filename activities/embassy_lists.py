@@ -10,6 +10,7 @@ from sqlalchemy import select
 from temporalio import activity
 
 from activities.deps import Deps
+from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
 from activities.profiles import parse_profile
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
@@ -46,7 +47,10 @@ class EmbassyListActivities:
         return by_country
 
     @activity.defn(name="send_embassy_lists")
-    def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
+    async def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
+        return await in_thread_heartbeating(lambda: self._send(request))
+
+    def _send(self, request: EmbassyListsRequest) -> list[EmbassyList]:
         settings, day = self.deps.settings, request.list_date
         sent: list[EmbassyList] = []
         for nationality, entries in sorted(self._awaiting().items()):
@@ -84,8 +88,8 @@ class EmbassyListActivities:
                 issuer=settings.organisation,
                 render=render,
                 subject=subject,
+                names=[e.case_id for e in entries],
             )
-            self.store.link(ref.document_id, [e.case_id for e in entries])
             mailed = self._mail(
                 nationality, day.isoformat(), ref.document_id, ref.version, Path(ref.path), len(entries)
             )

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
+from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
 from activities.profiles import load_case, parse_profile
 from contracts.messages import (
@@ -109,7 +110,10 @@ class EmbassyRequestActivities:
         return {doc.case_id: doc for doc in rows if doc.case_id}
 
     @activity.defn(name="send_embassy_request")
-    def send_embassy_request(self, batch: EmbassyRequestBatch) -> EmbassyRequestResult:
+    async def send_embassy_request(self, batch: EmbassyRequestBatch) -> EmbassyRequestResult:
+        return await in_thread_heartbeating(lambda: self._send(batch))
+
+    def _send(self, batch: EmbassyRequestBatch) -> EmbassyRequestResult:
         reference = batch.request_reference
         result = EmbassyRequestResult(request_reference=reference)
         existing = self.store.find(DocType.embassy_request, reference)
@@ -144,10 +148,7 @@ class EmbassyRequestActivities:
                 )
                 result.sent.append(case_id)
         if existing is None and entries:
-            existing = self._store(batch, entries)
-            self.store.link(existing.id, result.sent)
-        elif existing is not None:
-            self.store.link(existing.id, result.sent)  # a retry after the row but before the links
+            existing = self._store(batch, entries, result.sent)
         if existing is None:
             return result
         result.document = ref_of(existing)
@@ -178,7 +179,7 @@ class EmbassyRequestActivities:
             return "the case has no ETD application to attach"
         return None
 
-    def _store(self, batch: EmbassyRequestBatch, entries: list[RequestEntry]) -> Document:
+    def _store(self, batch: EmbassyRequestBatch, entries: list[RequestEntry], named: list[str]) -> Document:
         settings = self.deps.settings
         digest = input_hash(
             {
@@ -212,6 +213,7 @@ class EmbassyRequestActivities:
             issuer=settings.organisation,
             render=render,
             subject=batch.request_reference,
+            names=named,
         )
         stored = self.store.find(DocType.embassy_request, batch.request_reference)
         assert stored is not None

@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -101,11 +101,14 @@ class DocumentStore:
         issuer: str,
         render: Callable[[int, str], bytes],
         subject: str = "",
+        names: Sequence[str] = (),
     ) -> DocumentRef:
         """Return the document for this input, rendering it only if it does not exist yet.
 
         ``render(version, verification_code)`` returns the PDF bytes. A document about several
-        cases has no ``case_id`` and a ``subject`` instead (an embassy's list: "VNM:2026-11-23").
+        cases has no ``case_id`` and a ``subject`` instead (an embassy's list: "VNM:2026-11-23"),
+        and ``names`` the cases it names, stored in the same transaction as the document: a
+        process killed in between cannot leave a request that names nobody.
         """
         with self._lock(case_id or subject, doc_type):
             return self._store(
@@ -116,6 +119,7 @@ class DocumentStore:
                 issuer=issuer,
                 render=render,
                 subject=subject,
+                names=names,
             )
 
     def _store(
@@ -128,6 +132,7 @@ class DocumentStore:
         issuer: str,
         render: Callable[[int, str], bytes],
         subject: str,
+        names: Sequence[str],
     ) -> DocumentRef:
         latest = _latest(self.db, case_id, doc_type, subject)
         if latest is not None and latest.input_hash == digest:
@@ -167,6 +172,8 @@ class DocumentStore:
                 # The constraints decide a race here; only the attempt whose row goes in writes
                 # the file, so the file always matches the stored sha256.
                 session.flush()
+                session.add_all(DocumentCase(document_id=row.id, case_id=c) for c in dict.fromkeys(names))
+                session.flush()
                 os.replace(tmp, path)
         except IntegrityError:
             # Another attempt stored this version first: the one in the database stands.
@@ -181,18 +188,6 @@ class DocumentStore:
     def find(self, doc_type: str, subject: str) -> Document | None:
         """The latest version of a document about several cases, by its subject."""
         return _latest(self.db, None, doc_type, subject)
-
-    def link(self, document_id: str, case_ids: list[str]) -> None:
-        """Record the cases a document about several cases names (again: nothing changes)."""
-        with self.db.session() as session:
-            known = set(
-                session.scalars(select(DocumentCase.case_id).where(DocumentCase.document_id == document_id))
-            )
-            session.add_all(
-                DocumentCase(document_id=document_id, case_id=c)
-                for c in dict.fromkeys(case_ids)
-                if c not in known
-            )
 
     def named_in(self, document_id: str) -> list[str]:
         with self.db.reading() as session:

@@ -67,6 +67,10 @@ QUICK = timedelta(seconds=15)
 RENDER = timedelta(seconds=30)
 # A consolidated request renders a page per few dozen survivors and attaches their applications.
 EMBASSY_REQUEST = timedelta(minutes=5)
+# The long ones (a consolidated request, the embassies' daily lists) heartbeat
+# (activities/heartbeats.py): a worker killed while sending is noticed in seconds, not when the
+# minutes are up, so the survivors named do not wait for that.
+HEARTBEAT = timedelta(seconds=30)
 
 FIRST = Priority(priority_key=1)  # the embassy request, and the steps that lead to it
 EMBASSY_PATH = Priority(priority_key=2)  # the ETD applications the request carries
@@ -89,12 +93,14 @@ async def _run(
     timeout: timedelta = QUICK,
     task_queue: str | None = None,
     priority: Priority = Priority.default,
+    heartbeat: timedelta | None = None,
 ) -> T:
     return await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
         start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
         retry_policy=RETRY,
         task_queue=task_queue,
         priority=priority,
@@ -135,7 +141,15 @@ async def join_embassy_request(request: JoinEmbassyRequest) -> None:
 
 
 async def send_embassy_request(batch: EmbassyRequestBatch, task_queue: str | None) -> EmbassyRequestResult:
-    return await _run("send_embassy_request", batch, EmbassyRequestResult, EMBASSY_REQUEST, task_queue, FIRST)
+    return await _run(
+        "send_embassy_request",
+        batch,
+        EmbassyRequestResult,
+        EMBASSY_REQUEST,
+        task_queue,
+        FIRST,
+        HEARTBEAT,
+    )
 
 
 async def send_notice(notice: Notice) -> None:

@@ -8,7 +8,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from contracts.messages import EmbassyList, EmbassyListsRequest
 
-from workflows.calls import RENDER, RETRY
+from workflows.calls import HEARTBEAT, RENDER, RETRY
 
 SCHEDULE_ID = "embassy-daily-lists"
 
@@ -22,5 +22,6 @@ class EmbassyListsWorkflow:
             EmbassyListsRequest(list_date=workflow.now().date()),
             result_type=list[EmbassyList],
             start_to_close_timeout=RENDER * 10,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )

@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from database.engine import Database
-from database.models import Document
+from database.models import Document, DocumentCase
 from documents.store import DocumentStore, input_hash, verification_code
 from documents.verify import normalise_code
 from tests.db_fixtures import make_case
@@ -137,6 +138,44 @@ def test_concurrent_stores_in_two_workers_end_with_one_row(database: Database, t
     ref = results[0]
     assert hashlib.sha256(Path(ref.path).read_bytes()).hexdigest() == rows[0].sha256 == ref.sha256
     assert [p.name for p in Path(ref.path).parent.iterdir()] == ["travel_letter-v1.pdf"]
+
+
+def _request(store: DocumentStore, names: list[str], render: Callable[[int, str], bytes]):
+    return store.store(
+        case_id=None,
+        doc_type="embassy_request",
+        digest=input_hash({"names": names}),
+        issued_on=ISSUED_ON,
+        issuer=ISSUER,
+        render=render,
+        subject="REQ-IDN-20260312-3F9A2C",
+        names=names,
+    )
+
+
+def test_a_document_about_several_cases_is_stored_with_the_cases_it_names(
+    database: Database, tmp_path: Path
+) -> None:
+    cases = [make_case(database) for _ in range(3)]
+    store = DocumentStore(database, tmp_path / "documents")
+    render = CountingRender()
+    ref = _request(store, cases, render)
+    again = _request(store, cases, render)  # a retry: nothing rendered, nothing named twice
+    assert again == ref and len(render.calls) == 1
+    assert sorted(store.named_in(ref.document_id)) == sorted(cases)
+
+
+def test_the_document_and_its_names_go_in_together_or_not_at_all(database: Database, tmp_path: Path) -> None:
+    """A name that cannot be stored (no such case) leaves no document row and no file behind:
+    there is never a request on record that names nobody."""
+    cases = [make_case(database), "no-such-case"]
+    store = DocumentStore(database, tmp_path / "documents")
+    with pytest.raises(IntegrityError):
+        _request(store, cases, CountingRender())
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == 0
+        assert session.scalar(select(func.count()).select_from(DocumentCase)) == 0
+    assert not list((tmp_path / "documents").rglob("*.pdf"))
 
 
 def _race(calls: list[Callable[[], object]]) -> list[object]:

@@ -171,6 +171,17 @@ async def test_sending_again_names_no_one_twice_and_mails_once(harness: Harness)
     await through_identity(h, case_id)
     await h.wait_pending(case_id, DecisionKind.nationality)
     (first,) = requests(h)
+    # Sent with a heartbeat timeout: a worker killed while sending is noticed in seconds, and
+    # the attempt retried, not after the five-minute start-to-close timeout.
+    batcher = h.env.client.get_workflow_handle(batcher_id(h.settings.task_queue, "VNM", ORG))
+    (sending,) = [
+        e.activity_task_scheduled_event_attributes
+        for e in (await batcher.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert sending.activity_type.name == "send_embassy_request"
+    assert sending.heartbeat_timeout.ToTimedelta() == timedelta(seconds=30)
+    assert sending.start_to_close_timeout.ToTimedelta() == timedelta(minutes=5)
     activities = EmbassyRequestActivities(h.deps)
     env = ActivityEnvironment()
     batch = EmbassyRequestBatch(
@@ -180,10 +191,10 @@ async def test_sending_again_names_no_one_twice_and_mails_once(harness: Harness)
         issued_on=first.issued_on,
         case_ids=[case_id],
     )
-    again = env.run(activities.send_embassy_request, batch)
+    again = await env.run(activities.send_embassy_request, batch)
     assert again.sent == [case_id] and again.document.document_id == first.id and not again.mailed
 
-    later = env.run(
+    later = await env.run(
         activities.send_embassy_request, batch.model_copy(update={"request_reference": "REQ-VNM-LATER-1"})
     )
     assert later.sent == [] and later.document is None
@@ -238,7 +249,7 @@ async def test_the_journey_orders_its_work(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    "harness", [{"embassy_request_window_seconds": 120, "embassy_request_quiet_seconds": 1.5}], indirect=True
+    "harness", [{"embassy_request_window_seconds": 120, "embassy_request_quiet_seconds": 8}], indirect=True
 )
 async def test_a_wave_goes_when_it_is_over_not_when_the_window_ends(harness: Harness) -> None:
     """Cases ready one after the other share a request, sent once no other has joined for the
