@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -39,6 +41,18 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import calls, closure, consular, funding, identity, intake, interventions, rules, travel
 from workflows.journey import CaseStopped, Journey
+
+# A decision (or a supervisor's intervention) takes effect only once Temporal has recorded the
+# Update as accepted. The read model's bookkeeping runs as local activities (v3), inside the
+# workflow task that runs the handler, before that task completes; if the worker then dies and
+# the server restarts, an Update it had not yet recorded is gone (the person is told it failed),
+# but its effects would already be in the read model, which would then show the decision taken
+# and the case moved on while the workflow still waits for it: a case stuck for ever, with the
+# decision nobody sees pending any more. So the handler first waits on a timer of a
+# millisecond: the workflow task that accepts the Update completes (acceptance recorded) before
+# anything changes, and the decision is then applied and recorded in the next one.
+DURABLE_DECISIONS = "v3-decisions-applied-once-accepted"
+ACCEPTANCE = timedelta(milliseconds=1)
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -132,6 +146,25 @@ class RepatriationWorkflow:
                 return "consent withdrawn"
         raise ValueError(f"no rule to apply {kind}")  # pragma: no cover
 
+    async def _once_accepted(self, kind: DecisionKind | None, revalidate: Callable[[], None]) -> None:
+        """Wait until the Update is recorded as accepted (``DURABLE_DECISIONS``), then check it
+        again: another decision or a supervisor may have acted meanwhile (``kind`` is held as
+        being applied in between, so a second decision of the same kind is refused at once).
+        Cases whose histories predate it carry on as they were recorded."""
+        if not (self.j.v3 and workflow.patched(DURABLE_DECISIONS)):
+            return
+        if kind is not None:
+            self.j.deciding.add(kind)
+        try:
+            await workflow.sleep(ACCEPTANCE)
+        finally:
+            if kind is not None:
+                self.j.deciding.discard(kind)
+        try:
+            revalidate()
+        except rules.DecisionRejected as err:
+            raise ApplicationError(str(err), type="DecisionRejected", non_retryable=True) from None
+
     async def _accept(self, kind: DecisionKind, decision: Decision, summary: str) -> CaseState:
         """Record the decision (database and timeline) and hand it to the waiting stage."""
         info = workflow.current_update_info()
@@ -153,13 +186,14 @@ class RepatriationWorkflow:
         )
         return self.j.state
 
-    async def _decide(self, kind: DecisionKind, d: Decision) -> CaseState:
+    async def _decide(self, kind: DecisionKind, d: Decision, validator: Callable[[Any], None]) -> CaseState:
+        await self._once_accepted(kind, lambda: validator(d))
         return await self._accept(kind, d, self._apply(kind, d))
 
     # -- identity ----------------------------------------------------------------------------
     @workflow.update
     async def resolve_duplicate(self, d: DuplicateResolution) -> CaseState:
-        return await self._decide(DecisionKind.duplicate_resolution, d)
+        return await self._decide(DecisionKind.duplicate_resolution, d, self._v_duplicate)
 
     @resolve_duplicate.validator
     def _v_duplicate(self, d: DuplicateResolution) -> None:
@@ -167,7 +201,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def attest_identity(self, d: IdentityAttestation) -> CaseState:
-        return await self._decide(DecisionKind.identity_attestation, d)
+        return await self._decide(DecisionKind.identity_attestation, d, self._v_identity)
 
     @attest_identity.validator
     def _v_identity(self, d: IdentityAttestation) -> None:
@@ -179,7 +213,7 @@ class RepatriationWorkflow:
     # -- embassy -----------------------------------------------------------------------------
     @workflow.update
     async def decide_nationality(self, d: NationalityDecision) -> CaseState:
-        return await self._decide(DecisionKind.nationality, d)
+        return await self._decide(DecisionKind.nationality, d, self._v_nationality)
 
     @decide_nationality.validator
     def _v_nationality(self, d: NationalityDecision) -> None:
@@ -187,7 +221,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def decide_etd(self, d: EtdDecision) -> CaseState:
-        return await self._decide(DecisionKind.etd, d)
+        return await self._decide(DecisionKind.etd, d, self._v_etd)
 
     @decide_etd.validator
     def _v_etd(self, d: EtdDecision) -> None:
@@ -197,6 +231,7 @@ class RepatriationWorkflow:
     @workflow.update
     async def decide_funding(self, d: FundingDecision) -> CaseState:
         kind = DecisionKind.funding
+        await self._once_accepted(kind, lambda: self._v_funding(d))
         self.j.deciding.add(kind)
         try:
             if d.approved:
@@ -233,7 +268,7 @@ class RepatriationWorkflow:
     # -- travel ------------------------------------------------------------------------------
     @workflow.update
     async def choose_flight(self, d: FlightChoice) -> CaseState:
-        return await self._decide(DecisionKind.flight_choice, d)
+        return await self._decide(DecisionKind.flight_choice, d, self._v_flight)
 
     @choose_flight.validator
     def _v_flight(self, d: FlightChoice) -> None:
@@ -244,7 +279,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def confirm_departure(self, d: DepartureConfirmation) -> CaseState:
-        return await self._decide(DecisionKind.departure, d)
+        return await self._decide(DecisionKind.departure, d, self._v_departure)
 
     @confirm_departure.validator
     def _v_departure(self, d: DepartureConfirmation) -> None:
@@ -252,7 +287,7 @@ class RepatriationWorkflow:
 
     @workflow.update
     async def confirm_arrival(self, d: ArrivalConfirmation) -> CaseState:
-        return await self._decide(DecisionKind.arrival, d)
+        return await self._decide(DecisionKind.arrival, d, self._v_arrival)
 
     @confirm_arrival.validator
     def _v_arrival(self, d: ArrivalConfirmation) -> None:
@@ -261,7 +296,7 @@ class RepatriationWorkflow:
     # -- consent -----------------------------------------------------------------------------
     @workflow.update
     async def withdraw_consent(self, d: ConsentWithdrawal) -> CaseState:
-        return await self._decide(DecisionKind.consent_withdrawal, d)
+        return await self._decide(DecisionKind.consent_withdrawal, d, self._v_withdraw)
 
     @withdraw_consent.validator
     def _v_withdraw(self, d: ConsentWithdrawal) -> None:
@@ -273,6 +308,7 @@ class RepatriationWorkflow:
     # -- supervisors' interventions ----------------------------------------------------------
     @workflow.update
     async def intervene(self, i: Intervention) -> CaseState:
+        await self._once_accepted(None, lambda: interventions.validate(self.j, i))
         stage, summary = interventions.apply(self.j, i, self._override_decision)
         self.j.event(
             stage, "intervention", f"{summary} (by {i.decided_by}): {getattr(i, 'justification', '')}"
