@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from temporalio.client import Client
 
 from access.actor import operator
 from contracts.state import Role
@@ -44,6 +45,38 @@ def people(today: date) -> list[dict]:  # type: ignore[type-arg]
         p["date_of_birth"] = (date.fromisoformat(p["date_of_birth"]) - timedelta(days=37 * i)).isoformat()
         out.append(p)
     return out
+
+
+async def where_they_are(client: Client, db: Database) -> str:
+    """What each open case is waiting for: its read model and the workflow's pending work."""
+    lines = []
+    with db.session() as s:
+        cases = list(s.scalars(select(Case).where(Case.outcome.is_(None))))
+    for case in cases:
+        state = case.state or {}
+        history = [f"{e['stage']}:{e['event']}" for e in state.get("history", [])[-4:]]
+        pending = [p["kind"] for p in state.get("pending", [])]
+        try:
+            described = await client.get_workflow_handle(case.workflow_id).describe()
+            raw = described.raw_description
+            status = described.status.name if described.status else "?"
+            activities = [
+                f"{a.activity_type.name} attempt {a.attempt} {a.last_failure.message!r}"
+                for a in raw.pending_activities
+            ]
+            task = raw.pending_workflow_task
+            activities.append(f"workflow task: state {task.state} attempt {task.attempt}")
+            events = [e async for e in client.get_workflow_handle(case.workflow_id).fetch_history_events()]
+            activities.append("history: " + ", ".join(str(e.event_type) for e in events[-12:]))
+            live = await client.get_workflow_handle(case.workflow_id).query("state")
+            activities.append(f"live: stage {live['stage']} pending {[p['kind'] for p in live['pending']]}")
+        except Exception as err:  # noqa: BLE001 - a diagnostic: say what went wrong and go on
+            status, activities = f"not described ({err})", []
+        lines.append(
+            f"{case.id} stage={case.stage} seq={case.state_seq} blocked={state.get('blocked')} "
+            f"pending={pending} last={history} workflow={status} {activities}"
+        )
+    return "\n".join(lines)
 
 
 class Worker:
@@ -123,7 +156,9 @@ async def test_worker_killed_and_server_restarted_nothing_lost_nothing_doubled(t
                 open_cases = s.scalar(select(func.count()).select_from(Case).where(Case.outcome.is_(None)))
             if open_cases == 0:
                 break
-            assert loop.time() < deadline, f"{open_cases} cases never finished"
+            assert loop.time() < deadline, f"{open_cases} cases never finished:\n" + await where_they_are(
+                client, db
+            )
             try:
                 await asyncio.wait_for(decide_pending(service, settings.organisation), timeout=20)
             except Exception:  # noqa: BLE001 - the server or worker is down for a moment; try again
