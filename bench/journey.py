@@ -4,6 +4,7 @@ the read model (the timeline of every case), the documents table and Temporal's 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from temporalio.client import Client
 
 from access.actor import Actor
 from bench.bare_temporal import Shape
-from bench.measure import MemoryWatch, percentile
+from bench.measure import BacklogWatch, CpuWatch, MemoryWatch, children, cores, percentile
 from bench.robots import Robots
 from bench.survivors import open_request, survivors
 from contracts.state import Role, Stage
@@ -52,6 +53,14 @@ class JourneyResult:
     robot_errors: int = 0
     peak_worker_mb: float = 0.0
     peak_worker_total_mb: float = 0.0
+    # Where the machine's time went: CPU-seconds per group of processes, until every embassy
+    # request was out and over the whole journey, beside what the cores could give meanwhile.
+    cores: int = 0
+    cpu_until_requests_out: dict[str, float] = field(default_factory=dict)
+    cpu_journey: dict[str, float] = field(default_factory=dict)
+    # Workflow tasks waiting on the server (every case waits that long for each of its tasks).
+    backlog_until_requests_out: dict[str, float] = field(default_factory=dict)
+    backlog_journey: dict[str, float] = field(default_factory=dict)
     shapes: list[Shape] = field(default_factory=list)
     case_ids: list[str] = field(default_factory=list)
 
@@ -214,10 +223,20 @@ async def run_journey(
     organisation: str,
     timeout: float,
     progress: Any = print,
+    server_pid: int | None = None,
+    task_queue: str | None = None,
 ) -> JourneyResult:
     people = survivors(count, today, start=0)
     actor = Actor("bench-caseworker", Role.caseworker, organisation, source="bench")
     watch = MemoryWatch(worker_pid).start()
+    groups = {
+        "render processes": lambda: children(worker_pid),
+        "worker": lambda: [worker_pid],
+        "Temporal server": lambda: [server_pid, *children(server_pid)] if server_pid else [],
+        "robots and service layer": lambda: [os.getpid()],
+    }
+    cpu = CpuWatch(groups).start()
+    backlog = BacklogWatch(client, task_queue).start() if task_queue else None
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     result = JourneyResult(cases=count, started_at=started_at)
@@ -233,6 +252,9 @@ async def run_journey(
         reporter.cancel()
     result.seconds = time.perf_counter() - t0
     await watch.stop()
+    await cpu.stop()
+    if backlog is not None:
+        await backlog.stop()
     result.cases_per_second = count / result.seconds if result.seconds else 0.0
     result.decisions = robots.decided
     result.robot_errors = robots.errors
@@ -240,6 +262,15 @@ async def run_journey(
     result.peak_worker_mb = watch.peak_main_mb
     result.peak_worker_total_mb = watch.peak_total_mb
     measure(service.db, case_ids, started_at, result)
+    out = result.embassy_all_out_seconds
+    result.cores = cores()
+    result.cpu_journey = cpu.used()
+    if out is not None:
+        result.cpu_until_requests_out = cpu.used(out)
+    if backlog is not None:
+        result.backlog_journey = backlog.worst()
+        if out is not None:
+            result.backlog_until_requests_out = backlog.worst(out)
     result.shapes = await shapes_of(client, case_ids)
     return result
 

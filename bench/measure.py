@@ -9,9 +9,11 @@ import platform
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -116,6 +118,144 @@ class MemoryWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.take()
+
+
+# -- CPU -----------------------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU-seconds a process has used so far (None when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15)
+
+
+@dataclass
+class CpuWatch:
+    """CPU-seconds of named groups of processes, sampled every ``every`` seconds, so that a run
+    says where the machine's time went and when (``at``: the CPU each group had used by then).
+
+    ``groups`` maps a name to a function listing the group's processes now (the worker's render
+    processes come and go): a process that ended keeps what it had used at its last sample."""
+
+    groups: dict[str, Callable[[], list[int]]]
+    every: float = 2.0
+    samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    _seen: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)
+    _started: float = field(default_factory=time.perf_counter, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def take(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, pids in self.groups.items():
+            seen = self._seen.setdefault(name, {})
+            for pid in pids():
+                used = cpu_seconds(pid)
+                if used is not None:
+                    seen[pid] = used
+            totals[name] = sum(seen.values())
+        self.samples.append((time.perf_counter() - self._started, totals))
+        return totals
+
+    def at(self, seconds: float) -> dict[str, float]:
+        """CPU-seconds per group ``seconds`` after the watch started (interpolated)."""
+        if not self.samples:
+            return {}
+        before = [s for s in self.samples if s[0] <= seconds]
+        after = [s for s in self.samples if s[0] >= seconds]
+        if not before:
+            return dict(self.samples[0][1])
+        if not after:
+            return dict(self.samples[-1][1])
+        (t0, a), (t1, b) = before[-1], after[0]
+        share = 0.0 if t1 == t0 else (seconds - t0) / (t1 - t0)
+        return {k: a.get(k, 0.0) + (b.get(k, 0.0) - a.get(k, 0.0)) * share for k in b}
+
+    def used(self, until: float | None = None) -> dict[str, float]:
+        """CPU-seconds per group from the start of the watch to ``until`` (default: its end)."""
+        if not self.samples:
+            return {}
+        first = self.samples[0][1]
+        last = self.at(until) if until is not None else self.samples[-1][1]
+        return {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in self.groups}
+
+    async def _loop(self) -> None:
+        while True:
+            self.take()
+            await asyncio.sleep(self.every)
+
+    def start(self) -> CpuWatch:
+        self._started = time.perf_counter()
+        self._task = asyncio.ensure_future(self._loop())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.take()
+
+
+# -- Temporal's queue -----------------------------------------------------------------------------
+async def workflow_backlog(client: Any, task_queue: str) -> tuple[int, float]:
+    """Workflow tasks waiting on the server for ``task_queue`` (approximate) and the age of the
+    oldest in seconds, from ``DescribeTaskQueue``."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
+    response = await client.workflow_service.describe_task_queue(request)
+    age = response.stats.approximate_backlog_age
+    return response.stats.approximate_backlog_count, age.seconds + age.nanos / 1e9
+
+
+@dataclass
+class BacklogWatch:
+    """Samples the workflow tasks waiting on the server every ``every`` seconds: in a mass release
+    each case waits that long for every one of its workflow tasks."""
+
+    client: Any
+    task_queue: str
+    every: float = 5.0
+    samples: list[tuple[float, int, float]] = field(default_factory=list)  # (seconds, count, age)
+    _started: float = field(default_factory=time.perf_counter, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def worst(self, until: float | None = None) -> dict[str, float]:
+        """The largest backlog and the oldest task seen (up to ``until`` seconds in)."""
+        seen = [s for s in self.samples if until is None or s[0] <= until]
+        return {
+            "max_count": max((s[1] for s in seen), default=0),
+            "max_age_seconds": round(max((s[2] for s in seen), default=0.0), 1),
+        }
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a reading missed is not a figure wrong
+                count, age = await workflow_backlog(self.client, self.task_queue)
+                self.samples.append((time.perf_counter() - self._started, count, age))
+            await asyncio.sleep(self.every)
+
+    def start(self) -> BacklogWatch:
+        self._started = time.perf_counter()
+        self._task = asyncio.ensure_future(self._loop())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 # -- the machine -------------------------------------------------------------------------------

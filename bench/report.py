@@ -150,6 +150,69 @@ def console(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cpu(used: dict[str, float]) -> str:
+    """``render processes 175 s, worker 100 s, …`` (CPU-seconds per group)."""
+    return ", ".join(f"{name} {_f(v, ' s', 0)}" for name, v in used.items())
+
+
+def cpu_paragraph(journey: dict[str, Any]) -> list[str]:
+    """Where the machine's time went during the journey, and how long tasks queued on the server."""
+    lines: list[str] = []
+    whole = journey.get("cpu_journey") or {}
+    burst = journey.get("cpu_until_requests_out") or {}
+    n = journey.get("cores") or 1
+    if whole:
+        text = (
+            "Where the machine's time went (CPU-seconds per process group, from `/proc`, sampled every 2 s): "
+        )
+        out = journey.get("embassy_all_out_seconds")
+        if burst and out:
+            total = sum(burst.values())
+            text += (
+                f"until every embassy request was out ({_f(out, ' s')}), {_cpu(burst)}: "
+                f"{_f(total, ' s', 0)} of the {_f(out * n, ' s', 0)} the {n} cores had "
+                f"({total / (out * n):.0%}); "
+            )
+        total = sum(whole.values())
+        text += (
+            f"over the whole journey, {_cpu(whole)}: {_f(total, ' s', 0)} of "
+            f"{_f(journey['seconds'] * n, ' s', 0)} ({total / (journey['seconds'] * n):.0%})."
+        )
+        lines += [text, ""]
+    backlog = journey.get("backlog_journey")
+    if backlog:
+        text = (
+            "Workflow tasks waiting on the Temporal server (`DescribeTaskQueue` every 5 s), the most at "
+            f"once and the oldest: {backlog['max_count']:,} and {_f(backlog['max_age_seconds'], ' s')} "
+            "over the whole journey"
+        )
+        early = journey.get("backlog_until_requests_out")
+        if early:
+            text += (
+                f", {early['max_count']:,} and {_f(early['max_age_seconds'], ' s')} until every "
+                "request was out"
+            )
+        lines += [text + " (a case waits about that long for each of its workflow tasks).", ""]
+    return lines
+
+
+def limit_cpu_line(results: dict[str, Any]) -> list[str]:
+    """The journey's CPU against the bare runs': more work, as against the same work done slower."""
+    journey = results.get("journey") or {}
+    whole = journey.get("cpu_journey")
+    bare_t = results.get("bare_temporal", {}).get("cpu")
+    bare_p = results.get("bare_paperwork", {}).get("cpu")
+    if not (whole and bare_t and bare_p):
+        return []
+    j, t, p = sum(whole.values()), sum(bare_t.values()), sum(bare_p.values())
+    return [
+        f"- **CPU, journey ÷ limit**: the journey used {_f(j, ' s', 0)} of CPU; bare Temporal "
+        f"{_f(t, ' s', 0)} ({_cpu(bare_t)}), bare paperwork {_f(p, ' s', 0)} (its render processes, "
+        f"extrapolated to every document): {_f(j, ' s', 0)} ÷ {_f(t + p, ' s', 0)} = "
+        f"{j / (t + p):.3f} (the ratio of time above also counts the cores left idle).",
+    ]
+
+
 def markdown(results: dict[str, Any], kept: str) -> str:
     m = results["machine"]
     o = results["options"]
@@ -230,6 +293,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
                 ],
             ),
             "",
+            *cpu_paragraph(journey),
         ]
     if "bare_temporal" in results:
         bt, bp = results["bare_temporal"], results["bare_paperwork"]
@@ -249,6 +313,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             + f"; {bp['documents_per_second']:.2f} documents/s.",
             f"- **Journey ÷ limit**: {_f(journey['seconds'] if journey else None, ' s')} ÷ "
             f"{_f(results['limit_seconds'], ' s')} = {results['ratio']:.3f}.",
+            *limit_cpu_line(results),
             "",
             "Mean time per document, by type (bare paperwork, including waiting for a free render process):",
             "",

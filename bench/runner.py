@@ -212,6 +212,8 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             settings.organisation,
             options.timeout,
             progress,
+            server_pid=server.process.pid if server.process else None,
+            task_queue=settings.task_queue,
         )
         results["journey"] = journey.summary()
         progress(f"  journey: {journey.seconds:.1f} s ({journey.cases_per_second:.2f} cases/s)")
@@ -234,14 +236,33 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             from bench.paperwork import journey_documents, render_all, sample
 
             progress(f"Bare Temporal: {options.cases} empty journeys of the same shape ...")
+            server_pid = server.process.pid if server.process else 0
+            cpu = measure.CpuWatch(
+                {"Temporal server": lambda: [server_pid], "bare worker": lambda: [bare_worker.pid]}
+            ).start()
             results["bare_temporal"] = await drive(client, journey.shapes, "bench-bare")
+            await cpu.stop()
+            results["bare_temporal"]["cpu"] = cpu.used()
             progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")
             jobs = journey_documents(db, journey.case_ids)
             picked = sample(jobs, options.paperwork_share)
             progress(f"Bare paperwork: {len(picked)} of the journey's {len(jobs)} documents ...")
+            # The render processes bare paperwork starts are this process's children, beside the
+            # server and the bare worker (and theirs).
+            others = {server_pid, bare_worker.pid}
+
+            def render_pids() -> list[int]:
+                kids = measure.children(os.getpid())
+                theirs = others | {c for o in others for c in measure.children(o)}
+                return [k for k in kids if k not in theirs]
+
+            cpu = measure.CpuWatch({"render processes": render_pids}, every=1.0).start()
             paper = await asyncio.to_thread(
                 render_all, picked, render_processes(options), settings.organisation, settings.public_url
             )
+            await cpu.stop()
+            share = len(jobs) / max(len(picked), 1)
+            paper["cpu"] = {k: round(v * share, 1) for k, v in cpu.used().items()}  # for all of them
             paper["all_documents"] = len(jobs)
             paper["estimated_seconds"] = paper["seconds"] * len(jobs) / max(len(picked), 1)
             results["bare_paperwork"] = paper

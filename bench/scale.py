@@ -20,7 +20,7 @@ from temporalio.client import Client
 from access.actor import Actor, operator
 from bench.bare_temporal import BARE_QUEUE, BareJourney, Shape
 from bench.journey import open_all
-from bench.measure import children, percentile, sample
+from bench.measure import children, percentile, sample, workflow_backlog
 from bench.survivors import open_request, survivors
 from contracts.state import Role
 from database.models import Case, Document, StuckFlag
@@ -197,21 +197,11 @@ async def wait_for_backlog(client: Client, task_queue: str, timeout: float = 600
     """Until the server has no workflow task waiting on ``task_queue`` (the bare workflows just
     started have all begun waiting), so that the lists are timed on a stack at rest, as people
     would meet it, not while it digests thousands of starts. Returns the seconds waited."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        report_stats=True,
-    )
     t0 = time.perf_counter()
     quiet = 0
     while quiet < 3:  # three readings in a row: the count is approximate
-        response = await client.workflow_service.describe_task_queue(request)
-        quiet = quiet + 1 if response.stats.approximate_backlog_count == 0 else 0
+        count, _ = await workflow_backlog(client, task_queue)
+        quiet = quiet + 1 if count == 0 else 0
         if time.perf_counter() - t0 > timeout:
             raise RuntimeError(f"the workflow tasks on {task_queue} were still queued after {timeout:.0f} s")
         await asyncio.sleep(1)

@@ -120,6 +120,16 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert scale["render_processes_after_idle"] == 0  # idle render processes stop
     assert results["cjk"]["etd_application"]["ratio"] > 0
     assert journey["documents_by_type"]["embassy_request"] >= 1 and journey["embassy_letters"] >= 1
+    # Where the time went: every group used CPU, none more than the run lasted on every core,
+    # and less of it before every request was out than over the whole journey.
+    cpu, burst = journey["cpu_journey"], journey["cpu_until_requests_out"]
+    assert set(cpu) == {"render processes", "worker", "Temporal server", "robots and service layer"}
+    assert all(0 < used <= journey["seconds"] * journey["cores"] for used in cpu.values()), cpu
+    assert set(burst) == set(cpu) and all(burst[k] <= cpu[k] for k in cpu), (burst, cpu)
+    assert sum(burst.values()) < sum(cpu.values())
+    assert set(journey["backlog_journey"]) == {"max_count", "max_age_seconds"}
+    assert all(v > 0 for v in results["bare_temporal"]["cpu"].values()), results["bare_temporal"]
+    assert results["bare_paperwork"]["cpu"]["render processes"] > 0
 
     text = target.read_text()
     for figure in (
@@ -131,6 +141,9 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         "Worker resident memory",
         "Chinese ÷ the same in Latin script",
         "| intake |",
+        "Where the machine's time went",
+        "Workflow tasks waiting on the Temporal server",
+        "CPU, journey ÷ limit",
         "repatriation bench --cases 3 (test)",
     ):
         assert figure in text, figure
