@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -85,30 +85,24 @@ def sample(pid: int) -> MemorySample:
     return MemorySample(rss_mb(pid), sum(rss_mb(c) for c in children(pid)))
 
 
-@dataclass
-class MemoryWatch:
-    """Samples a process (and its children, the render processes) every ``every`` seconds."""
+class Periodic:
+    """Takes a sample every ``every`` seconds on the running event loop, from :meth:`start` to
+    :meth:`stop` (which takes a last one)."""
 
-    pid: int
-    every: float = 0.5
-    peak_main_mb: float = 0.0
-    peak_total_mb: float = 0.0
-    samples: int = 0
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    every: float
+    _task: asyncio.Task[None] | None = None
+    _started: float = 0.0
 
-    def take(self) -> MemorySample:
-        s = sample(self.pid)
-        self.peak_main_mb = max(self.peak_main_mb, s.main_mb, hwm_mb(self.pid))
-        self.peak_total_mb = max(self.peak_total_mb, s.total_mb)
-        self.samples += 1
-        return s
+    async def _sample(self) -> None:
+        raise NotImplementedError
 
     async def _loop(self) -> None:
         while True:
-            self.take()
+            await self._sample()
             await asyncio.sleep(self.every)
 
-    def start(self) -> MemoryWatch:
+    def start(self) -> Self:
+        self._started = time.perf_counter()
         self._task = asyncio.ensure_future(self._loop())
         return self
 
@@ -117,6 +111,27 @@ class MemoryWatch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._sample()
+
+
+@dataclass
+class MemoryWatch(Periodic):
+    """Samples a process (and its children, the render processes) every ``every`` seconds."""
+
+    pid: int
+    every: float = 0.5
+    peak_main_mb: float = 0.0
+    peak_total_mb: float = 0.0
+    samples: int = 0
+
+    def take(self) -> MemorySample:
+        s = sample(self.pid)
+        self.peak_main_mb = max(self.peak_main_mb, s.main_mb, hwm_mb(self.pid))
+        self.peak_total_mb = max(self.peak_total_mb, s.total_mb)
+        self.samples += 1
+        return s
+
+    async def _sample(self) -> None:
         self.take()
 
 
@@ -134,7 +149,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 @dataclass
-class CpuWatch:
+class CpuWatch(Periodic):
     """CPU-seconds of named groups of processes, sampled every ``every`` seconds, so that a run
     says where the machine's time went and when (``at``: the CPU each group had used by then).
 
@@ -145,8 +160,6 @@ class CpuWatch:
     every: float = 2.0
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     _seen: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)
-    _started: float = field(default_factory=time.perf_counter, repr=False)
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def take(self) -> dict[str, float]:
         totals: dict[str, float] = {}
@@ -182,21 +195,7 @@ class CpuWatch:
         last = self.at(until) if until is not None else self.samples[-1][1]
         return {k: round(last.get(k, 0.0) - first.get(k, 0.0), 1) for k in self.groups}
 
-    async def _loop(self) -> None:
-        while True:
-            self.take()
-            await asyncio.sleep(self.every)
-
-    def start(self) -> CpuWatch:
-        self._started = time.perf_counter()
-        self._task = asyncio.ensure_future(self._loop())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _sample(self) -> None:
         self.take()
 
 
@@ -220,7 +219,7 @@ async def workflow_backlog(client: Any, task_queue: str) -> tuple[int, float]:
 
 
 @dataclass
-class BacklogWatch:
+class BacklogWatch(Periodic):
     """Samples the workflow tasks waiting on the server every ``every`` seconds: in a mass release
     each case waits that long for every one of its workflow tasks."""
 
@@ -228,8 +227,6 @@ class BacklogWatch:
     task_queue: str
     every: float = 5.0
     samples: list[tuple[float, int, float]] = field(default_factory=list)  # (seconds, count, age)
-    _started: float = field(default_factory=time.perf_counter, repr=False)
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def worst(self, until: float | None = None) -> dict[str, float]:
         """The largest backlog and the oldest task seen (up to ``until`` seconds in)."""
@@ -239,23 +236,10 @@ class BacklogWatch:
             "max_age_seconds": round(max((s[2] for s in seen), default=0.0), 1),
         }
 
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):  # a reading missed is not a figure wrong
-                count, age = await workflow_backlog(self.client, self.task_queue)
-                self.samples.append((time.perf_counter() - self._started, count, age))
-            await asyncio.sleep(self.every)
-
-    def start(self) -> BacklogWatch:
-        self._started = time.perf_counter()
-        self._task = asyncio.ensure_future(self._loop())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _sample(self) -> None:
+        with contextlib.suppress(Exception):  # a reading missed is not a figure wrong
+            count, age = await workflow_backlog(self.client, self.task_queue)
+            self.samples.append((time.perf_counter() - self._started, count, age))
 
 
 # -- the machine -------------------------------------------------------------------------------
