@@ -232,7 +232,7 @@ async def run_journey(
     groups = {
         "render processes": lambda: children(worker_pid),
         "worker": lambda: [worker_pid],
-        "Temporal server": lambda: [server_pid, *children(server_pid)] if server_pid else [],
+        "Temporal server": lambda: [server_pid] if server_pid else [],
         "robots and service layer": lambda: [os.getpid()],
     }
     cpu = CpuWatch(groups).start()

@@ -167,6 +167,8 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
 
     try:
         server.start()
+        assert server.process is not None
+        server_pid = server.process.pid  # its CPU is measured beside the workers'
         client = await wait_for_temporal(settings, server)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         db = database_for(settings.db_url, "upgrade")
@@ -212,7 +214,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             settings.organisation,
             options.timeout,
             progress,
-            server_pid=server.process.pid if server.process else None,
+            server_pid=server_pid,
             task_queue=settings.task_queue,
         )
         results["journey"] = journey.summary()
@@ -236,7 +238,6 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             from bench.paperwork import journey_documents, render_all, sample
 
             progress(f"Bare Temporal: {options.cases} empty journeys of the same shape ...")
-            server_pid = server.process.pid if server.process else 0
             cpu = measure.CpuWatch(
                 {"Temporal server": lambda: [server_pid], "bare worker": lambda: [bare_worker.pid]}
             ).start()
