@@ -29,6 +29,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 BARE_QUEUE = "bench-bare"
 TIMEOUT = timedelta(seconds=30)
+DEADLINE = timedelta(days=7)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 
 
@@ -86,17 +87,22 @@ class BareJourney:
         )
         segments = shape.updates + 1
         for segment in range(segments):
+            # Each decision awaited has its deadline timer, cancelled by the decision, as in the
+            # real journey. There a decision always comes after its wait began (a person acts on
+            # what the read model shows); here the driver sends the Updates at once, so the timer
+            # starts with the segment, before the segment's activities: had it started only once
+            # the decision was in, it would start and stop in one workflow task and never reach
+            # the server.
+            deadline = asyncio.ensure_future(workflow.sleep(DEADLINE)) if segment < shape.updates else None
             for _ in range(remote // segments + (1 if segment < remote % segments else 0)):
                 await self._activity()
             for _ in range(locals_ // segments + (1 if segment < locals_ % segments else 0)):
                 await self._local()
-            if segment < shape.updates:
-                # A person's decision awaited, with a deadline timer as in the real journey.
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self.received > segment,  # noqa: B023
-                        timeout=timedelta(days=7),
-                    )
+            if deadline is not None:
+                await workflow.wait_condition(
+                    lambda: self.received > segment or deadline.done()  # noqa: B023
+                )
+                deadline.cancel()
         await workflow.wait_condition(lambda: self.signals >= shape.signals)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.step
@@ -114,7 +120,12 @@ class BareJourney:
 
 
 async def drive(
-    client: Client, shapes: list[Shape], prefix: str, concurrency: int = 32, start_concurrency: int = 50
+    client: Client,
+    shapes: list[Shape],
+    prefix: str,
+    concurrency: int = 32,
+    start_concurrency: int = 50,
+    task_queue: str = BARE_QUEUE,
 ) -> dict[str, float]:
     """Start every bare journey at once, send its Updates as soon as possible, wait for all."""
     start_limit = asyncio.Semaphore(start_concurrency)
@@ -126,7 +137,7 @@ async def drive(
         t0 = time.perf_counter()
         async with start_limit:
             handle = await client.start_workflow(
-                BareJourney.run, shape, id=f"{prefix}-{index}", task_queue=BARE_QUEUE
+                BareJourney.run, shape, id=f"{prefix}-{index}", task_queue=task_queue
             )
             for _ in range(shape.signals):
                 await handle.signal(BareJourney.answer)
