@@ -265,7 +265,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             share = len(jobs) / max(len(picked), 1)
             paper["cpu"] = {k: round(v * share, 1) for k, v in cpu.used().items()}  # for all of them
             paper["all_documents"] = len(jobs)
-            paper["estimated_seconds"] = paper["seconds"] * len(jobs) / max(len(picked), 1)
+            paper["estimated_seconds"] = paper["seconds"] * share
             results["bare_paperwork"] = paper
             progress(f"  bare paperwork: {paper['estimated_seconds']:.1f} s")
             limit = results["bare_temporal"]["seconds"] + paper["estimated_seconds"]
