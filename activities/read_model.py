@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -49,38 +49,64 @@ def snapshot(request: ReadModelSync) -> _Snapshot:
 
 
 def _write(session: Session, writes: list[list[_Snapshot | DecisionRecord]]) -> None:
-    """A group's decisions (each kept once) and read-model snapshots, in one transaction."""
+    """A group's decisions (each kept once) and read-model snapshots, in one transaction.
+
+    A few statements for the whole group, not a few per case: the rows' sequence numbers read
+    at once (locked, on PostgreSQL, so that another worker's write cannot come in between), every
+    newer snapshot in one executemany, the stuck flags and the decisions each in a batch."""
+    decisions: list[DecisionRecord] = []
     latest: dict[str, _Snapshot] = {}
     for item in (item for write in writes for item in write):
         if isinstance(item, DecisionRecord):
-            _add_decision(session, item)
+            decisions.append(item)
             continue
         held = latest.get(item.state.case_id)  # of one case's snapshots only the newest is written
         if held is None or item.seq > held.seq:
             latest[item.state.case_id] = item
-    for snap in latest.values():
-        result = session.execute(
-            update(Case).where(Case.id == snap.state.case_id, Case.state_seq < snap.seq).values(**snap.values)
-        )
-        if result.rowcount:  # an older snapshot never rewrites the stuck flags either
-            stuck.replace_derived_flags(session, snap.state)
-
-
-def _add_decision(session: Session, record: DecisionRecord) -> None:
-    if session.scalar(select(DecisionRow.id).where(DecisionRow.id == record.decision_id)):
+    _add_decisions(session, decisions)
+    if not latest:
         return
-    session.add(
-        DecisionRow(
-            id=record.decision_id,
-            case_id=record.case_id,
-            kind=record.kind,
-            role=record.role,
-            decided_by=record.decided_by,
-            decided_at=record.decided_at,
-            payload=record.payload,
-        )
+    cases = Case.__table__
+    written = dict(
+        session.execute(
+            select(cases.c.id, cases.c.state_seq).where(cases.c.id.in_(list(latest))).with_for_update()
+        ).all()
     )
-    session.flush()  # a decision recorded twice in one group is found by the second
+    # An older snapshot (one that lost the race to a newer one) writes nothing, the flags neither.
+    newer = [snap for case_id, snap in latest.items() if case_id in written and written[case_id] < snap.seq]
+    if not newer:
+        return
+    session.execute(
+        update(cases).where(cases.c.id == bindparam("_case"), cases.c.state_seq < bindparam("_newer")),
+        [{"_case": snap.state.case_id, "_newer": snap.seq, **snap.values} for snap in newer],
+    )
+    stuck.replace_derived_flags(session, [snap.state for snap in newer])
+
+
+def _add_decisions(session: Session, records: list[DecisionRecord]) -> None:
+    """Each decision once: one recorded before, or twice in this group, is not added again."""
+    if not records:
+        return
+    table = DecisionRow.__table__
+    kept = set(session.scalars(select(table.c.id).where(table.c.id.in_([r.decision_id for r in records]))))
+    rows = []
+    for record in records:
+        if record.decision_id in kept:
+            continue
+        kept.add(record.decision_id)
+        rows.append(
+            dict(
+                id=record.decision_id,
+                case_id=record.case_id,
+                kind=record.kind,
+                role=record.role,
+                decided_by=record.decided_by,
+                decided_at=record.decided_at,
+                payload=record.payload,
+            )
+        )
+    if rows:
+        session.execute(insert(table), rows)
 
 
 class ReadModelActivities:
@@ -97,7 +123,7 @@ class ReadModelActivities:
         """The decision, once; in v3 with the state after it, in the same transaction."""
         if record.read_model is None:
             with self.deps.db.session() as session:
-                _add_decision(session, record)
+                _add_decisions(session, [record])
         else:
             self.writes.write([record, snapshot(record.read_model)])
         get_logger(case_id=record.case_id, stage=DECISION_STAGE.get(record.kind, "any")).info(

@@ -41,43 +41,72 @@ def _upsert(session: Session, case_id: str, reason: str, **values: Any) -> None:
             setattr(flag, key, value)
 
 
-def replace_derived_flags(session: Session, state: CaseState) -> None:
-    """Rewrite the flags that follow from the workflow's state (inside the read model's write)."""
+def derived_flags(state: CaseState) -> dict[str, dict[str, Any]]:
+    """The flags that follow from the workflow's state, by reason (none for a closed case)."""
     wanted: dict[str, dict[str, Any]] = {}
-    if state.outcome is None:
-        overdue = sorted((p for p in state.pending if p.overdue), key=lambda p: p.deadline)
-        if overdue:
-            p = overdue[0]
-            wanted["overdue"] = dict(
-                stage=p.stage,
-                since=p.deadline,
-                awaited=p.assignee or p.role,
-                step=p.kind,
-                detail=f"{p.kind} awaited from the {p.role}",
-            )
-        if state.blocked is not None:
-            b = state.blocked
-            wanted["failed"] = dict(
-                stage=b.stage,
-                since=b.since,
-                step=b.step,
-                last_error=b.error[:2000],
-                awaited="supervisor",
-                detail="failed for good: retry, override or cancel",
-            )
-        if state.on_hold:
-            wanted["on_hold"] = dict(
-                stage=state.stage,
-                since=state.held_since or datetime.now(UTC),
-                awaited="supervisor",
-                detail=state.hold_reason,
-            )
-    stale = [r for r in DERIVED if r not in wanted]
-    session.execute(delete(StuckFlag).where(StuckFlag.case_id == state.case_id, StuckFlag.reason.in_(stale)))
     if state.outcome is not None:
-        session.execute(delete(StuckFlag).where(StuckFlag.case_id == state.case_id))
-    for reason, values in wanted.items():
-        _upsert(session, state.case_id, reason, **values)
+        return wanted
+    overdue = sorted((p for p in state.pending if p.overdue), key=lambda p: p.deadline)
+    if overdue:
+        p = overdue[0]
+        wanted["overdue"] = dict(
+            stage=p.stage,
+            since=p.deadline,
+            awaited=p.assignee or p.role,
+            step=p.kind,
+            detail=f"{p.kind} awaited from the {p.role}",
+        )
+    if state.blocked is not None:
+        b = state.blocked
+        wanted["failed"] = dict(
+            stage=b.stage,
+            since=b.since,
+            step=b.step,
+            last_error=b.error[:2000],
+            awaited="supervisor",
+            detail="failed for good: retry, override or cancel",
+        )
+    if state.on_hold:
+        wanted["on_hold"] = dict(
+            stage=state.stage,
+            since=state.held_since or datetime.now(UTC),
+            awaited="supervisor",
+            detail=state.hold_reason,
+        )
+    return wanted
+
+
+def replace_derived_flags(session: Session, states: Sequence[CaseState]) -> None:
+    """Rewrite the flags that follow from these cases' states (inside the read model's write).
+
+    A group of cases costs a read of their flags and a statement per kind of change, whatever its
+    size: in a mass release nearly every case has none and keeps none, and then nothing is
+    written. A closed case loses every flag, the failing steps' too."""
+    if not states:
+        return
+    table = StuckFlag.__table__
+    ids = [s.case_id for s in states]
+    closed = [s.case_id for s in states if s.outcome is not None]
+    existing = {
+        (case_id, reason)
+        for case_id, reason in session.execute(
+            select(table.c.case_id, table.c.reason).where(
+                table.c.case_id.in_(ids), table.c.reason.in_(DERIVED)
+            )
+        )
+    }
+    wanted = {s.case_id: derived_flags(s) for s in states}
+    stale: dict[str, list[str]] = {}
+    for case_id, reason in existing:
+        if reason not in wanted[case_id]:
+            stale.setdefault(reason, []).append(case_id)
+    for reason, cases in stale.items():
+        session.execute(delete(table).where(table.c.reason == reason, table.c.case_id.in_(cases)))
+    if closed:
+        session.execute(delete(table).where(table.c.case_id.in_(closed)))
+    for case_id, flags in wanted.items():
+        for reason, values in flags.items():
+            _upsert(session, case_id, reason, **values)
 
 
 def _case_ids(args: Sequence[Any]) -> list[str]:
