@@ -68,7 +68,7 @@ class Case(Base):
     # Read model, written by the workflow's activities after every change.
     stage: Mapped[str] = mapped_column(String(30), default="intake", index=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    outcome: Mapped[str | None] = mapped_column(String(40), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(40))  # indexed with the sequence, below
     next_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     state_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -203,6 +203,10 @@ class NoticeRow(Base):
 
 
 Index("ix_cases_stage_deadline", Case.stage, Case.next_deadline)
+# The open (or closed) cases, and how far each has moved, from the index alone: a poller asking
+# which open cases changed (the benchmark's robots every 0.2 s) reads neither the row nor its state
+# (a row's sequence number lies past its state, kilobytes long, which SQLite walks through).
+Index("ix_cases_outcome_seq", Case.outcome, Case.id, Case.state_seq)
 
 
 class User(Base):
