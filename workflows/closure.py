@@ -57,8 +57,9 @@ async def run(j: Journey) -> None:
         etd=j.state.etd.model_dump(mode="json") if j.state.etd else None,
     )
     j.event(Stage.closed, "closed", f"{outcome}: {reason}")
-    # Added after v1 was recorded: cases that closed before this change replay without it.
-    if workflow.patched("closure-notice-to-caseworkers"):
+    # Added after v1 was recorded: cases that closed before this change replay without it
+    # (cases opened from v5 on have it without a marker of their own: journey.V5).
+    if j.v5 or workflow.patched("closure-notice-to-caseworkers"):
         await calls.send_notice(
             Notice(
                 case_id=j.start.case_id,

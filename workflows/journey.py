@@ -58,6 +58,13 @@ DEADLINE_KEY = SearchAttributeKey.for_datetime("NextDeadline")
 # requests instead of a letter per survivor. Cases opened before it (tests/workflows/histories,
 # v1 and v2) replay and carry on along the path they started on.
 V3 = "v3-paperwork-queue-and-consolidated-embassy-requests"
+# The fifth (BENCHMARKS.md): a case is marked once, when it opens, and what the earlier markers
+# guarded (V3, repatriation.DURABLE_DECISIONS, the closure notice) holds for it without a marker
+# of its own; and it keeps no NextDeadline search attribute. Each marker costs the server an
+# upsert of TemporalChangeVersion and each change of the next deadline another (nine a case):
+# eleven writes of its visibility store a case, for a search that the stuck view answers from the
+# read model, current to the second. Cases opened before it replay and carry on as they began.
+V5 = "v5-one-marker-and-no-deadline-search-attribute"
 
 
 class CaseStopped(Exception):
@@ -83,7 +90,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v3 = workflow.patched(V3)
+        self.v5 = workflow.patched(V5)
+        self.v3 = self.v5 or workflow.patched(V3)
         self.paperwork_queue = start.policy.paperwork_task_queue if self.v3 else None
         self._records: list[asyncio.Task[None]] = []
         self._blocking = asyncio.Lock()  # one failed step at a time before a supervisor
@@ -175,23 +183,24 @@ class Journey:
             self._written = seq
 
     def _upsert_search_attributes(self, always: bool = False) -> None:
-        """v3 upserts only what changed: each upsert is a write to the server's visibility store."""
+        """v3 upserts only what changed: each upsert is a write to the server's visibility store.
+        v5 keeps no NextDeadline (see ``V5``)."""
         if not self.start.policy.search_attributes:
             return
-        deadlines = [p.deadline for p in self.state.pending]
+        deadlines = [p.deadline for p in self.state.pending] if not self.v5 else []
         values = (str(self.state.stage), self.stuck, min(deadlines) if deadlines else None)
         if not always and values == self._upserted:
             return
         self._upserted = values
         stage, stuck, deadline = values
-        workflow.upsert_search_attributes(
-            [
-                STAGE_KEY.value_set(stage),
-                NATIONALITY_KEY.value_set(self.start.nationality),
-                STUCK_KEY.value_set(stuck),
-                DEADLINE_KEY.value_set(deadline) if deadline else DEADLINE_KEY.value_unset(),
-            ]
-        )
+        updates = [
+            STAGE_KEY.value_set(stage),
+            NATIONALITY_KEY.value_set(self.start.nationality),
+            STUCK_KEY.value_set(stuck),
+        ]
+        if not self.v5:
+            updates.append(DEADLINE_KEY.value_set(deadline) if deadline else DEADLINE_KEY.value_unset())
+        workflow.upsert_search_attributes(updates)
 
     # -- paperwork ---------------------------------------------------------------------------
     async def render(self, stage: Stage, doc_type: DocType, **facts: Any) -> DocumentRef | None:

@@ -150,8 +150,9 @@ class RepatriationWorkflow:
         """Wait until the Update is recorded as accepted (``DURABLE_DECISIONS``), then check it
         again: another decision or a supervisor may have acted meanwhile (``kind`` is held as
         being applied in between, so a second decision of the same kind is refused at once).
-        Cases whose histories predate it carry on as they were recorded."""
-        if not (self.j.v3 and workflow.patched(DURABLE_DECISIONS)):
+        Cases whose histories predate it carry on as they were recorded; cases opened from v5 on
+        (journey.V5) have it without a marker of their own."""
+        if not (self.j.v3 and (self.j.v5 or workflow.patched(DURABLE_DECISIONS))):
             return
         if kind is not None:
             self.j.deciding.add(kind)

@@ -21,6 +21,7 @@ from database.models import (
 )
 from tests.conftest import CASEWORKER, Harness
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
+from workflows.journey import V5
 
 ALL_DOCUMENTS = {
     "intake_consent",
@@ -88,6 +89,17 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
     }
     times = [e.at for e in final.history]
     assert times == sorted(times)
+
+    # A case opened now is marked once (journey.V5): the duties of the earlier markers (the
+    # durable decisions, the closure notice) hold for it, as the rest of this test shows.
+    history = await h.handle(case_id).fetch_history()
+    patches = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert len(patches) == 1 and V5.encode() in patches[0]
 
     # Every document, each readable and naming the case.
     assert {d.doc_type for d in final.documents} == ALL_DOCUMENTS
