@@ -51,6 +51,8 @@ class JourneyResult:
     decisions: int = 0
     robot_turnaround: dict[str, float | None] = field(default_factory=dict)
     robot_errors: int = 0
+    # Decisions the workflow refused (the state had moved on since the robot read it), by reason.
+    robot_rejections: dict[str, int] = field(default_factory=dict)
     peak_worker_mb: float = 0.0
     peak_worker_total_mb: float = 0.0
     # Where the machine's time went: CPU-seconds per group of processes, until every embassy
@@ -258,6 +260,7 @@ async def run_journey(
     result.cases_per_second = count / result.seconds if result.seconds else 0.0
     result.decisions = robots.decided
     result.robot_errors = robots.errors
+    result.robot_rejections = dict(robots.rejections)
     result.robot_turnaround = _p(robots.turnaround)
     result.peak_worker_mb = watch.peak_main_mb
     result.peak_worker_total_mb = watch.peak_total_mb

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -22,6 +24,15 @@ from contracts.state import DecisionKind, Role
 from database.models import Case
 from repatriation.robots import payload_for, robot
 from repatriation.service import CaseService, Rejected
+
+
+def _without_reference(message: str) -> str:
+    """A refusal's reason, the same for every case (its reference taken out)."""
+    return re.sub(r"case \S+", "case …", message)[:200]
+
+
+# How often a robot tries a decision the workflow refuses while it is still pending.
+REJECTIONS = 5
 
 # What repatriation.robots.payload_for reads of a case's state.
 ROBOT_STATE_KEYS = ("pending", "identity", "estimate", "flight_options")
@@ -36,12 +47,14 @@ class Robots:
     poll_seconds: float = 0.2
     decided: int = 0
     rejected: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
     errors: int = 0
     # Seconds from a decision becoming pending (the workflow's clock) to its Update returning.
     turnaround: list[float] = field(default_factory=list)
     _seen: dict[str, int] = field(default_factory=dict)
     _busy: set[tuple[str, str]] = field(default_factory=set)
     _done: set[tuple[str, str]] = field(default_factory=set)
+    _refused: Counter[tuple[str, str]] = field(default_factory=Counter)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _changed(self) -> list[SimpleNamespace]:
@@ -88,8 +101,15 @@ class Robots:
             self._done.add(key)
             since = datetime.fromisoformat(pending["since"])
             self.turnaround.append((datetime.now(UTC) - since).total_seconds())
-        except Rejected:
-            self.rejected += 1  # the state moved on since the read model was read
+        except Rejected as err:
+            # Mostly the state moved on since the read model was read; the case is read again
+            # at the next poll and, if the decision is still pending there, it is tried again
+            # (up to REJECTIONS times), as a person would: else a refusal that was only a
+            # moment's would leave the case waiting until something else changed it.
+            self.rejected += 1
+            self.rejections[f"{kind}: {_without_reference(str(err))}"] += 1
+            self._refused[key] += 1
+            self._seen.pop(case.id, None)
         except Exception:  # noqa: BLE001 - counted, and tried again at the next change
             self.errors += 1
             self._seen.pop(case.id, None)
@@ -111,7 +131,7 @@ class Robots:
                 for case in await asyncio.to_thread(self._changed):
                     for pending in (case.state or {}).get("pending", []):
                         key = (case.id, pending["kind"])
-                        if key in self._busy or key in self._done:
+                        if key in self._busy or key in self._done or self._refused[key] >= REJECTIONS:
                             continue
                         self._busy.add(key)
                         task = asyncio.ensure_future(guarded(case, pending))
