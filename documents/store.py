@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.state import DocumentRef
@@ -54,7 +54,7 @@ def verification_code(case_id: str, doc_type: str, version: int, digest: str) ->
     return base64.b32encode(raw).decode()[:CODE_LENGTH]
 
 
-def ref_of(row: Document) -> DocumentRef:
+def ref_of(row: Document | Row[Any]) -> DocumentRef:
     return DocumentRef(
         document_id=row.id,
         doc_type=row.doc_type,
@@ -78,6 +78,46 @@ def _latest(db: Database, case_id: str | None, doc_type: str, subject: str = "")
             .order_by(Document.version.desc())
             .limit(1)
         )
+
+
+# A case's documents are the store's every call in a journey (nine a case): their statements are
+# built once, with parameters, and run as Core, without the ORM's unit of work. Building the
+# clauses and flushing rows cost more CPU than SQLite's work on them.
+_DOCUMENTS = Document.__table__
+_DOCUMENT_CASES = DocumentCase.__table__
+_CASE_DOCUMENT = [
+    _DOCUMENTS.c.case_id == bindparam("of_case"),
+    _DOCUMENTS.c.doc_type == bindparam("of_type"),
+    _DOCUMENTS.c.subject == bindparam("of_subject"),
+]
+_LATEST_OF_CASE = (
+    select(
+        _DOCUMENTS.c.id,
+        _DOCUMENTS.c.doc_type,
+        _DOCUMENTS.c.version,
+        _DOCUMENTS.c.input_hash,
+        _DOCUMENTS.c.sha256,
+        _DOCUMENTS.c.verification_code,
+        _DOCUMENTS.c.path,
+    )
+    .where(*_CASE_DOCUMENT)
+    .order_by(_DOCUMENTS.c.version.desc())
+    .limit(1)
+)
+_SUPERSEDE_OF_CASE = (
+    update(_DOCUMENTS)
+    .where(*_CASE_DOCUMENT, _DOCUMENTS.c.version < bindparam("below"))
+    .values(superseded=True)
+)
+_INSERT_DOCUMENT = insert(_DOCUMENTS)
+_INSERT_NAMED = insert(_DOCUMENT_CASES)
+
+
+def _latest_of_case(db: Database, case_id: str, doc_type: str, subject: str) -> Row[Any] | None:
+    with db.reading() as session:
+        return session.execute(
+            _LATEST_OF_CASE, {"of_case": case_id, "of_type": doc_type, "of_subject": subject}
+        ).first()
 
 
 class DocumentStore:
@@ -134,7 +174,11 @@ class DocumentStore:
         subject: str,
         names: Sequence[str],
     ) -> DocumentRef:
-        latest = _latest(self.db, case_id, doc_type, subject)
+        latest = (
+            _latest(self.db, case_id, doc_type, subject)
+            if case_id is None
+            else _latest_of_case(self.db, case_id, doc_type, subject)
+        )
         if latest is not None and latest.input_hash == digest:
             return ref_of(latest)
         version = latest.version + 1 if latest else 1
@@ -146,34 +190,49 @@ class DocumentStore:
         path = folder / f"{doc_type}-v{version}.pdf"
         tmp = folder / f".{doc_type}-v{version}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(pdf)
-        row = Document(
-            id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{owner}:{doc_type}:{version}")),
-            case_id=case_id,
+        ref = DocumentRef(
+            document_id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{owner}:{doc_type}:{version}")),
             doc_type=doc_type,
-            subject=subject,
             version=version,
-            input_hash=digest,
             sha256=hashlib.sha256(pdf).hexdigest(),
-            path=str(path),
             verification_code=code,
-            issuer=issuer,
-            issued_on=issued_on,
-            superseded=False,
-            created_at=datetime.now(UTC),
+            path=str(path),
         )
+        row = {
+            "id": ref.document_id,
+            "case_id": case_id,
+            "doc_type": doc_type,
+            "subject": subject,
+            "version": version,
+            "input_hash": digest,
+            "sha256": ref.sha256,
+            "path": ref.path,
+            "verification_code": code,
+            "issuer": issuer,
+            "issued_on": issued_on,
+            "superseded": False,
+            "created_at": datetime.now(UTC),
+        }
         try:
             with self.db.session() as session:
-                session.execute(
-                    update(Document)
-                    .where(*_same_document(case_id, doc_type, subject), Document.version < version)
-                    .values(superseded=True)
-                )
-                session.add(row)
+                if latest is not None:  # a first version supersedes nothing
+                    if case_id is None:
+                        session.execute(
+                            update(Document)
+                            .where(*_same_document(None, doc_type, subject), Document.version < version)
+                            .values(superseded=True)
+                        )
+                    else:
+                        session.execute(
+                            _SUPERSEDE_OF_CASE,
+                            {"of_case": case_id, "of_type": doc_type, "of_subject": subject, "below": version},
+                        )
                 # The constraints decide a race here; only the attempt whose row goes in writes
                 # the file, so the file always matches the stored sha256.
-                session.flush()
-                session.add_all(DocumentCase(document_id=row.id, case_id=c) for c in dict.fromkeys(names))
-                session.flush()
+                session.execute(_INSERT_DOCUMENT, [row])
+                cases = [{"document_id": ref.document_id, "case_id": c} for c in dict.fromkeys(names)]
+                if cases:
+                    session.execute(_INSERT_NAMED, cases)
                 os.replace(tmp, path)
         except IntegrityError:
             # Another attempt stored this version first: the one in the database stands.
@@ -183,7 +242,7 @@ class DocumentStore:
             return ref_of(existing)
         finally:
             tmp.unlink(missing_ok=True)
-        return ref_of(row)
+        return ref
 
     def find(self, doc_type: str, subject: str) -> Document | None:
         """The latest version of a document about several cases, by its subject."""

@@ -150,3 +150,18 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert "# old figures" not in text
     assert text.rstrip().endswith("## What each change gained\n\nWritten by hand, kept.")
     assert (tmp_path / "data").exists()  # a given data folder is kept
+
+
+def test_the_bookkeeping_benchmark_measures_each_operation(tmp_path: Path) -> None:
+    """`python -m bench.bookkeeping`: the worker's bookkeeping per document, alone; every figure
+    is CPU per operation of work that was really done (a row and a file per document)."""
+    from bench.bookkeeping import measure
+
+    figures = measure(5, tmp_path)
+    assert set(figures) == {
+        "case's profile read (ms)",
+        "document stored, first version (ms)",
+        "document asked again, the stored one returned (ms)",
+    }
+    assert all(value > 0 for value in figures.values()), figures
+    assert len(list((tmp_path / "documents").rglob("itinerary-v1.pdf"))) == 5

@@ -1,10 +1,11 @@
-"""DocumentStore: one render per input, a new version per change, one row per race."""
+"""DocumentStore: one render per input, a new version per change, one row per race (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -16,17 +17,16 @@ from database.engine import Database
 from database.models import Document, DocumentCase
 from documents.store import DocumentStore, input_hash, verification_code
 from documents.verify import normalise_code
-from tests.db_fixtures import make_case
+from tests.db_fixtures import db, make_case  # noqa: F401 - the db fixture
 
 ISSUED_ON = date(2026, 3, 12)
 ISSUER = "Phnom Penh Shelter Network"
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path}/app.db")
-    yield db
-    db.dispose()
+def database(db: Database) -> Database:  # noqa: F811
+    """On SQLite and on PostgreSQL: the races are decided by each one's constraints."""
+    return db
 
 
 class CountingRender:
@@ -57,7 +57,7 @@ def _store(store: DocumentStore, case_id: str, digest: str, render: Callable[[in
     )
 
 
-def _rows(db: Database, case_id: str) -> list[Document]:
+def _rows(db: Database, case_id: str) -> list[Document]:  # noqa: F811
     with db.session() as session:
         return list(
             session.scalars(select(Document).where(Document.case_id == case_id).order_by(Document.version))
