@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -121,7 +122,8 @@ class EmbassyRequestActivities:
         earlier = self._earlier_requests(batch.case_ids, reference)
         applications = self._applications(batch.case_ids)
         with self.deps.db.reading() as session:
-            cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(batch.case_ids)))}
+            named = select(Case).where(Case.id.in_(batch.case_ids)).options(defer(Case.state))
+            cases = {c.id: c for c in session.scalars(named)}
         entries: list[RequestEntry] = []
         for case_id in batch.case_ids:
             case = cases.get(case_id)

@@ -110,7 +110,9 @@ class NoticeActivities:
         if already_sent(self.deps.db, notice.notice_id):
             return
         with self.deps.db.reading() as session:
-            case = session.get(Case, notice.case_id)
+            case = session.execute(
+                select(Case.nationality, Case.stage).where(Case.id == notice.case_id)
+            ).first()
             nationality = case.nationality if case else ""
             case_stage = case.stage if case else None
             documents = list(session.scalars(select(Document).where(Document.id.in_(notice.attachments))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,9 +19,8 @@ class TravelActivities:
         self.deps = deps
 
     def _destination(self, case_id: str) -> str:
-        with self.deps.db.session() as session:
-            case = session.get(Case, case_id)
-            nationality = case.nationality if case else ""
+        with self.deps.db.reading() as session:
+            nationality = session.scalar(select(Case.nationality).where(Case.id == case_id)) or ""
         return DESTINATION_AIRPORT.get(nationality, "BKK")
 
     @activity.defn(name="search_flights")
