@@ -2,7 +2,8 @@
 
 Paths use the stage names: /identity, /embassy, /funding, /travel, /withdraw. Each decision is
 a Workflow Update: 200 with the new state, 422 for a malformed body (the field named), 409 with
-the validator's message when the decision does not fit the case, 404 for a case out of scope.
+the validator's message when the decision does not fit the case, 404 for a case out of scope,
+503 when the case's workflow cannot take anything just now (nothing recorded: send it again).
 """
 
 from __future__ import annotations

@@ -71,6 +71,14 @@ class Rejected(ServiceError):
     status = 409
 
 
+class NotReady(Rejected):
+    """Not taken now: the case's workflow cannot take anything at the moment (HTTP 503). Nothing
+    was recorded; the same request can be sent again. Pages treat it as a refusal (the form is
+    kept, the reason shown)."""
+
+    status = 503
+
+
 @dataclass(frozen=True)
 class Opened:
     case_id: str
@@ -271,12 +279,29 @@ class CaseService:
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             raise Rejected(message) from err
         except RPCError as err:
-            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise Rejected(f"case {case.reference} is closed; no further decisions") from err
-            raise
+            raise self._not_taken(case, err, "no further decisions") from err
         self.audit(actor, f"decision.{kind}", case.id, _summary(kind, decision))
         metrics.decision_made(actor.role, kind)
         return state
+
+    def _not_taken(self, case: Case, err: RPCError, closed: str) -> Exception:
+        """What to tell the person whose decision or intervention Temporal did not take.
+
+        NOT_FOUND and FAILED_PRECONDITION come for a closed case, and also for an open one whose
+        workflow cannot take anything just now (its workflow task keeps failing or timing out:
+        a bad deploy, an overloaded worker): that one is not closed, nothing was recorded, and
+        the same decision can be sent again. The read model says which (a case's outcome is
+        written before its workflow completes)."""
+        if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            return err
+        with self.db.reading() as session:
+            outcome = session.scalar(select(Case.outcome).where(Case.id == case.id))
+        if outcome is not None or "completed" in err.message:
+            return Rejected(f"case {case.reference} is closed; {closed}")
+        return NotReady(
+            f"case {case.reference} cannot take it just now (its workflow is not ready: "
+            f"{err.message or err.status.name}); nothing was recorded; try again in a moment"
+        )
 
     # -- reading (scoped and audited) -----------------------------------------------------
     async def live_state(self, case_id_or_reference: str) -> CaseState:
@@ -454,9 +479,7 @@ class CaseService:
                 cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             ) from err
         except RPCError as err:
-            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise Rejected(f"case {case.reference} is closed") from err
-            raise
+            raise self._not_taken(case, err, "no intervention") from err
         self.audit(actor, f"intervention.{intervention.action}", case.id, intervention.justification)
         return state
 

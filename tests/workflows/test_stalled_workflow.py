@@ -7,14 +7,16 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import func, select
 from temporalio import workflow
 from temporalio.worker import Worker
 
 from access.actor import operator
 from activities.stuck import sweep_workflow_tasks
-from contracts.state import Role
-from database.models import Case
-from repatriation.service import case_reference
+from contracts.state import DecisionKind, Role
+from database.models import Case, DecisionRow
+from repatriation.service import NotReady, case_reference
 from tests.conftest import ORG, Harness, harness_for
 
 BROKEN = {"on": True}
@@ -69,6 +71,17 @@ async def _stalled_then_recovered(h: Harness) -> None:
             await asyncio.sleep(0.2)
         item = h.service.stuck_for(boss)[0]
         assert item.case_id == case_id and item.attempts >= 2 and item.stage == "identity"
+
+        # A caseworker's decision meanwhile is not taken, and she is told so truly: the case is
+        # open, its workflow not ready, nothing recorded, to be sent again (not "closed").
+        caseworker = operator("cw", Role.caseworker, ORG, "test")
+        with pytest.raises(NotReady) as refused:
+            await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, caseworker)
+        message = str(refused.value)
+        assert refused.value.status == 503
+        assert "not ready" in message and "nothing was recorded" in message and "closed" not in message
+        with h.db.reading() as s:
+            assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
 
         BROKEN["on"] = False  # the fix is deployed
         assert await handle.result() == "recovered"
