@@ -225,7 +225,12 @@ class DocumentStore:
                     else:
                         session.execute(
                             _SUPERSEDE_OF_CASE,
-                            {"of_case": case_id, "of_type": doc_type, "of_subject": subject, "below": version},
+                            {
+                                "of_case": case_id,
+                                "of_type": doc_type,
+                                "of_subject": subject,
+                                "below": version,
+                            },
                         )
                 # The constraints decide a race here; only the attempt whose row goes in writes
                 # the file, so the file always matches the stored sha256.
