@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     caseworkers_email: str = "caseworkers@shelter.example"
     embassy_email_pattern: str = "consular.{nationality}@embassies.example"
     activity_threads: int = Field(8, ge=1, le=256)
+    workflow_tasks: int | None = Field(
+        None,
+        ge=2,
+        le=1000,
+        description=(
+            "Workflow tasks a worker takes at once; default: the Temporal SDK's (100). On a small, "
+            "busy machine fewer keep a mass release's tasks from timing out (BENCHMARKS.md)."
+        ),
+    )
     paperwork_threads: int | None = Field(
         None, ge=1, le=64, description="Documents a worker renders at once; default: 2 per render process."
     )

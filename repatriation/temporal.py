@@ -96,8 +96,9 @@ def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> di
         "max_concurrent_local_activities": local_activity_slots(settings),
         "max_cached_workflows": tuning.max_cached_workflows,
     }
-    if tuning.max_concurrent_workflow_tasks is not None:
-        options["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
+    workflow_tasks = tuning.max_concurrent_workflow_tasks or settings.workflow_tasks
+    if workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = workflow_tasks
     if tuning.shared_workflow_modules:
         restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
         options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)

@@ -146,3 +146,19 @@ def test_the_readme_documents_every_setting_with_its_default() -> None:
         variable = f"REPATRIATION_{name.upper()}"
         assert variable in rows, f"README.md, Configuration: add a row for {variable} (with its default)"
         assert rows[variable], f"README.md, Configuration: {variable} has no default"
+
+
+def test_the_workflow_task_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REPATRIATION_WORKFLOW_TASKS bounds the workflow tasks a worker takes at once; unset, the
+    SDK's default stands; the benchmark's own cap (WorkerTuning) wins over it; 1 is refused."""
+    from repatriation.temporal import WorkerTuning, worker_options
+
+    assert "max_concurrent_workflow_tasks" not in worker_options(Settings())
+    monkeypatch.setenv("REPATRIATION_WORKFLOW_TASKS", "16")
+    settings = ops.load_settings()
+    assert worker_options(settings)["max_concurrent_workflow_tasks"] == 16
+    tuned = WorkerTuning(max_concurrent_workflow_tasks=8)
+    assert worker_options(settings, tuned)["max_concurrent_workflow_tasks"] == 8
+    monkeypatch.setenv("REPATRIATION_WORKFLOW_TASKS", "1")
+    with pytest.raises(SystemExit):
+        ops.load_settings()
