@@ -80,18 +80,26 @@ def _latest(db: Database, case_id: str | None, doc_type: str, subject: str = "")
         )
 
 
-# A case's documents are the store's every call in a journey (nine a case): their statements are
-# built once, with parameters, and run as Core, without the ORM's unit of work. Building the
-# clauses and flushing rows cost more CPU than SQLite's work on them.
+# The store's look-up and supersede run on every document (nine a case in a journey): their
+# statements are built once, with parameters, and run as Core, without the ORM's unit of work.
+# Building the clauses and flushing rows cost more CPU than SQLite's work on them. One statement
+# of each for a case's documents, one for those about several cases (no case: ``IS NULL``).
 _DOCUMENTS = Document.__table__
-_DOCUMENT_CASES = DocumentCase.__table__
-_CASE_DOCUMENT = [
-    _DOCUMENTS.c.case_id == bindparam("of_case"),
-    _DOCUMENTS.c.doc_type == bindparam("of_type"),
-    _DOCUMENTS.c.subject == bindparam("of_subject"),
-]
-_LATEST_OF_CASE = (
-    select(
+_INSERT_DOCUMENT = insert(_DOCUMENTS)
+_INSERT_NAMED = insert(DocumentCase.__table__)
+
+
+def _owned(of_case: bool) -> list[Any]:
+    owner = _DOCUMENTS.c.case_id == bindparam("of_case") if of_case else _DOCUMENTS.c.case_id.is_(None)
+    return [
+        owner,
+        _DOCUMENTS.c.doc_type == bindparam("of_type"),
+        _DOCUMENTS.c.subject == bindparam("of_subject"),
+    ]
+
+
+_LATEST = {
+    of_case: select(
         _DOCUMENTS.c.id,
         _DOCUMENTS.c.doc_type,
         _DOCUMENTS.c.version,
@@ -100,24 +108,27 @@ _LATEST_OF_CASE = (
         _DOCUMENTS.c.verification_code,
         _DOCUMENTS.c.path,
     )
-    .where(*_CASE_DOCUMENT)
+    .where(*_owned(of_case))
     .order_by(_DOCUMENTS.c.version.desc())
     .limit(1)
-)
-_SUPERSEDE_OF_CASE = (
-    update(_DOCUMENTS)
-    .where(*_CASE_DOCUMENT, _DOCUMENTS.c.version < bindparam("below"))
+    for of_case in (True, False)
+}
+_SUPERSEDE = {
+    of_case: update(_DOCUMENTS)
+    .where(*_owned(of_case), _DOCUMENTS.c.version < bindparam("below"))
     .values(superseded=True)
-)
-_INSERT_DOCUMENT = insert(_DOCUMENTS)
-_INSERT_NAMED = insert(_DOCUMENT_CASES)
+    for of_case in (True, False)
+}
 
 
-def _latest_of_case(db: Database, case_id: str, doc_type: str, subject: str) -> Row[Any] | None:
+def _same(case_id: str | None, doc_type: str, subject: str) -> dict[str, Any]:
+    """The parameters that pick one document's versions."""
+    return {"of_case": case_id, "of_type": doc_type, "of_subject": subject}
+
+
+def _latest_row(db: Database, case_id: str | None, doc_type: str, subject: str) -> Row[Any] | None:
     with db.reading() as session:
-        return session.execute(
-            _LATEST_OF_CASE, {"of_case": case_id, "of_type": doc_type, "of_subject": subject}
-        ).first()
+        return session.execute(_LATEST[case_id is not None], _same(case_id, doc_type, subject)).first()
 
 
 class DocumentStore:
@@ -174,11 +185,7 @@ class DocumentStore:
         subject: str,
         names: Sequence[str],
     ) -> DocumentRef:
-        latest = (
-            _latest(self.db, case_id, doc_type, subject)
-            if case_id is None
-            else _latest_of_case(self.db, case_id, doc_type, subject)
-        )
+        latest = _latest_row(self.db, case_id, doc_type, subject)
         if latest is not None and latest.input_hash == digest:
             return ref_of(latest)
         version = latest.version + 1 if latest else 1
@@ -216,22 +223,10 @@ class DocumentStore:
         try:
             with self.db.session() as session:
                 if latest is not None:  # a first version supersedes nothing
-                    if case_id is None:
-                        session.execute(
-                            update(Document)
-                            .where(*_same_document(None, doc_type, subject), Document.version < version)
-                            .values(superseded=True)
-                        )
-                    else:
-                        session.execute(
-                            _SUPERSEDE_OF_CASE,
-                            {
-                                "of_case": case_id,
-                                "of_type": doc_type,
-                                "of_subject": subject,
-                                "below": version,
-                            },
-                        )
+                    session.execute(
+                        _SUPERSEDE[case_id is not None],
+                        {**_same(case_id, doc_type, subject), "below": version},
+                    )
                 # The constraints decide a race here; only the attempt whose row goes in writes
                 # the file, so the file always matches the stored sha256.
                 session.execute(_INSERT_DOCUMENT, [row])
@@ -241,7 +236,7 @@ class DocumentStore:
                 os.replace(tmp, path)
         except IntegrityError:
             # Another attempt stored this version first: the one in the database stands.
-            existing = _latest(self.db, case_id, doc_type, subject)
+            existing = _latest_row(self.db, case_id, doc_type, subject)
             if existing is None or existing.input_hash != digest:
                 raise
             return ref_of(existing)
