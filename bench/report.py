@@ -236,7 +236,9 @@ def markdown(results: dict[str, Any], kept: str) -> str:
         f"- **Software**: Python {m['python']}; {m['packages']}; {m['fonts']}",
         f"- **Settings**: {o['render_processes']} render processes, {o['activity_threads']} "
         "activity threads, "
-        f"{o['cache'] or 'default'} cached workflows, embassy requests gathered for "
+        f"{o['cache'] or 'default'} cached workflows, "
+        + (f"{o['workflow_tasks']} workflow tasks at once, " if o.get("workflow_tasks") else "")
+        + "embassy requests gathered for "
         f"{o.get('embassy_window', 60):g} s"
         + (f"; bare paperwork on a {o['paperwork_share']:.0%} sample" if o["paperwork_share"] < 1 else ""),
         "",

@@ -69,7 +69,11 @@ def add_commands(sub: Any) -> None:
         help="render processes of the worker (default one per core; 0: threads)",
     )
     p.add_argument("--cache", type=int, help="the worker's max cached workflows (default: the worker's)")
-    p.add_argument("--workflow-tasks", type=int, help="the worker's max concurrent workflow tasks")
+    p.add_argument(
+        "--workflow-tasks",
+        type=int,
+        help="the worker's max concurrent workflow tasks (default: 8 per core, at most 100)",
+    )
     p.add_argument(
         "--full-sandbox", action="store_true", help="the worker reloads the workflows package per workflow"
     )

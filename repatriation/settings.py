@@ -83,8 +83,9 @@ class Settings(BaseSettings):
         ge=2,
         le=1000,
         description=(
-            "Workflow tasks a worker takes at once; default: the Temporal SDK's (100). On a small, "
-            "busy machine fewer keep a mass release's tasks from timing out (BENCHMARKS.md)."
+            "Workflow tasks a worker takes at once; default: 8 per core (16 on two), at most the "
+            "Temporal SDK's 100. More only wait inside the worker, where a mass release's tasks "
+            "then time out on a small, busy machine (BENCHMARKS.md)."
         ),
     )
     paperwork_threads: int | None = Field(

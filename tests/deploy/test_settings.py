@@ -149,11 +149,14 @@ def test_the_readme_documents_every_setting_with_its_default() -> None:
 
 
 def test_the_workflow_task_cap_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """REPATRIATION_WORKFLOW_TASKS bounds the workflow tasks a worker takes at once; unset, the
-    SDK's default stands; the benchmark's own cap (WorkerTuning) wins over it; 1 is refused."""
+    """REPATRIATION_WORKFLOW_TASKS bounds the workflow tasks a worker takes at once; unset, eight
+    per core (at most the SDK's 100); the benchmark's own cap (WorkerTuning) wins over it; 1 is
+    refused."""
+    from activities.deps import available_cores
     from repatriation.temporal import WorkerTuning, worker_options
 
-    assert "max_concurrent_workflow_tasks" not in worker_options(Settings())
+    unset = worker_options(Settings())["max_concurrent_workflow_tasks"]
+    assert unset == min(100, 8 * available_cores())
     monkeypatch.setenv("REPATRIATION_WORKFLOW_TASKS", "16")
     settings = ops.load_settings()
     assert worker_options(settings)["max_concurrent_workflow_tasks"] == 16
