@@ -130,7 +130,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
     from database.engine import database_for
     from repatriation.service import CaseService
     from repatriation.stack import TemporalDevServer, wait_for_temporal
-    from repatriation.temporal import default_workflow_tasks
+    from repatriation.temporal import workflow_tasks
 
     created = options.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="repatriation-bench-")) if created else Path(options.data_dir)
@@ -149,7 +149,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             "waiting_real": min(options.waiting_real, options.waiting),
             "render_processes": render_processes(options),
             "cache": options.cache,
-            "workflow_tasks": options.workflow_tasks or settings.workflow_tasks or default_workflow_tasks(),
+            "workflow_tasks": workflow_tasks(settings, options.workflow_tasks),
             "full_sandbox": options.full_sandbox,
             "paperwork_share": options.paperwork_share,
             "activity_threads": settings.activity_threads,

@@ -59,7 +59,7 @@ class WorkerTuning:
       recently used is evicted and replays its history at its next task. 1,500 holds a release of
       1,000 cases in flight without replays, and bounds the memory of cases waiting on people.
     - ``max_concurrent_workflow_tasks``: workflow tasks taken at once (None: the
-      ``workflow_tasks`` setting, else :func:`default_workflow_tasks`).
+      ``workflow_tasks`` setting, else eight per core: :func:`workflow_tasks`).
     - ``render_processes``: kept-warm render processes (0: render in the activity threads; None:
       one per core), stopped after ``render_idle_seconds`` without a document.
     - ``shared_workflow_modules``: load the ``workflows`` package once for every workflow instead
@@ -90,15 +90,18 @@ def local_activity_slots(settings: Settings) -> int:
 
 
 WORKFLOW_TASKS_PER_CORE = 8
+SDK_WORKFLOW_TASKS = 100
 
 
-def default_workflow_tasks() -> int:
-    """Workflow tasks a worker takes at once unless told: eight per core (16 on two), not the
-    SDK's 100. A Python worker runs its workflow code one activation at a time, so a task taken
-    early only waits inside the worker, where its 10 s start-to-close timeout runs, instead of on
-    the server, where waiting costs nothing; a mass release on two busy cores timed out its first
-    tasks with 100 and none with 16 (BENCHMARKS.md, 2026-12-02)."""
-    return min(100, WORKFLOW_TASKS_PER_CORE * available_cores())
+def workflow_tasks(settings: Settings, asked: int | None = None) -> int:
+    """Workflow tasks a worker takes at once: ``asked`` (the benchmark's tuning), else the
+    ``workflow_tasks`` setting, else eight per core (16 on two), at most the SDK's 100. A Python
+    worker runs its workflow code one activation at a time, so a task taken early only waits
+    inside the worker, where its 10 s start-to-close timeout runs, instead of on the server, where
+    waiting costs nothing; a mass release on two busy cores timed out its first tasks with 100 and
+    none with 16 (BENCHMARKS.md, 2026-12-02)."""
+    per_core = min(SDK_WORKFLOW_TASKS, WORKFLOW_TASKS_PER_CORE * available_cores())
+    return asked or settings.workflow_tasks or per_core
 
 
 def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> dict[str, Any]:
@@ -110,9 +113,7 @@ def worker_options(settings: Settings, tuning: WorkerTuning | None = None) -> di
         "max_concurrent_local_activities": local_activity_slots(settings),
         "max_cached_workflows": tuning.max_cached_workflows,
     }
-    options["max_concurrent_workflow_tasks"] = (
-        tuning.max_concurrent_workflow_tasks or settings.workflow_tasks or default_workflow_tasks()
-    )
+    options["max_concurrent_workflow_tasks"] = workflow_tasks(settings, tuning.max_concurrent_workflow_tasks)
     if tuning.shared_workflow_modules:
         restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
         options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
