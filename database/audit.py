@@ -9,13 +9,20 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from database.engine import Database
 from database.models import AuditEntry
 
 GENESIS = "0" * 64
+
+# Built once: an entry is a look-up of the chain's end and one insert, run as Core statements
+# (no unit of work to flush): the service appends one for every decision and every read.
+_TABLE = AuditEntry.__table__
+_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT = insert(_TABLE)
+_COLUMNS = [column.name for column in _TABLE.c if column.name != "id"]
 
 
 def detail_digest(detail: str | None) -> str:
@@ -47,11 +54,12 @@ def append(
     source: str,
     at: datetime | None = None,
 ) -> AuditEntry:
-    """Add an entry at the end of the chain, inside the caller's transaction."""
+    """Add an entry at the end of the chain, inside the caller's transaction (the entry returned
+    is not attached to the session; its id is the database's)."""
     if session.get_bind().dialect.name == "postgresql":
         # One writer at a time extends the chain (SQLite's BEGIN IMMEDIATE already ensures it).
         session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-    previous = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    previous = session.execute(_LAST_HASH).scalar()
     entry = AuditEntry(
         at=at or datetime.now(UTC),
         actor=actor,
@@ -64,8 +72,7 @@ def append(
         detail_digest=detail_digest(detail),
     )
     entry.hash = entry_hash(entry)
-    session.add(entry)
-    session.flush()
+    session.execute(_INSERT, {name: getattr(entry, name) for name in _COLUMNS})
     return entry
 
 
