@@ -117,6 +117,15 @@ def name_key(profile: SurvivorProfile) -> str:
     return key(profile.given_names, profile.family_name)
 
 
+@dataclass(frozen=True)
+class Target:
+    """The case a decision or an intervention is sent to."""
+
+    id: str
+    reference: str
+    workflow_id: str
+
+
 class CaseService:
     def __init__(self, settings: Settings, client: Client, db: Database) -> None:
         self.settings = settings
@@ -244,6 +253,21 @@ class CaseService:
             raise NotFound(f"case {case_id_or_reference} not found")
         return case
 
+    def target(self, actor: Actor, case_id_or_reference: str) -> Target:
+        """What acting on a case needs of it, if the actor may see it (the rule of
+        :meth:`case_for`, applied as a filter: ``scope.restrict``); otherwise not found, as if it
+        did not exist. Reads neither the profile nor the state: a decision needs neither here."""
+        columns = select(Case.id, Case.reference, Case.workflow_id)
+        with self.db.reading() as session:
+            by_id = columns.where(Case.id == case_id_or_reference)
+            row = session.execute(scope.restrict(actor, by_id)).first()
+            if row is None:
+                by_reference = columns.where(Case.reference == case_id_or_reference.upper())
+                row = session.execute(scope.restrict(actor, by_reference)).first()
+        if row is None:
+            raise NotFound(f"case {case_id_or_reference} not found")
+        return Target(row.id, row.reference, row.workflow_id)
+
     def _precheck_funding(self, decision: d.FundingDecision) -> None:
         """Refuse an approval the source cannot cover before it reaches the workflow."""
         if not decision.approved or decision.source_id is None or decision.amount is None:
@@ -261,7 +285,7 @@ class CaseService:
     async def decide(
         self, case_id_or_reference: str, kind: DecisionKind, payload: dict[str, Any], actor: Actor
     ) -> CaseState:
-        case = self.case_for(actor, case_id_or_reference)
+        case = self.target(actor, case_id_or_reference)
         if not scope.may_decide(actor, kind):
             raise Forbidden(f"a {actor.role} may not record a {kind} decision")
         update, model = UPDATES[kind]
@@ -284,7 +308,7 @@ class CaseService:
         metrics.decision_made(actor.role, kind)
         return state
 
-    def _not_taken(self, case: Case, err: RPCError, closed: str) -> Exception:
+    def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
         """What to tell the person whose decision or intervention Temporal did not take.
 
         NOT_FOUND and FAILED_PRECONDITION come for a closed case, and also for an open one whose
@@ -461,7 +485,7 @@ class CaseService:
         ]
 
     async def intervene(self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor) -> CaseState:
-        case = self.case_for(actor, case_id_or_reference)
+        case = self.target(actor, case_id_or_reference)
         if actor.role != Role.supervisor:
             raise Forbidden("only a supervisor intervenes on a case")
         try:
