@@ -37,6 +37,13 @@ REJECTIONS = 5
 # What repatriation.robots.payload_for reads of a case's state.
 ROBOT_STATE_KEYS = ("pending", "identity", "estimate", "flight_options")
 
+# Which open cases moved: the outcome's index holds id and sequence number, so this reads it alone.
+_OPEN_CASES = "SELECT id, state_seq FROM cases WHERE outcome IS NULL"
+# Only the parts of the state a robot needs (not the timeline).
+_STATES = select(
+    Case.id, Case.reference, Case.nationality, Case.state_seq, *(Case.state[key] for key in ROBOT_STATE_KEYS)
+)
+
 
 @dataclass
 class Robots:
@@ -60,20 +67,16 @@ class Robots:
     def _changed(self) -> list[SimpleNamespace]:
         db = self.service.db
         with db.reading() as session:
-            rows = session.execute(select(Case.id, Case.state_seq).where(Case.outcome.is_(None))).all()
-        moved = [r.id for r in rows if r.id in self.case_ids and self._seen.get(r.id) != r.state_seq]
+            # Plain rows from the driver: this runs five times a second over every open case, and
+            # the robots share the machine with what they measure.
+            rows = session.connection().exec_driver_sql(_OPEN_CASES).fetchall()
+        seen, ours = self._seen, self.case_ids
+        moved = [case_id for case_id, seq in rows if seen.get(case_id) != seq and case_id in ours]
         found: list[SimpleNamespace] = []
         for start in range(0, len(moved), 500):
             chunk = moved[start : start + 500]
             with db.reading() as session:
-                # Only the parts of the state a robot needs (not the timeline): the robots share
-                # the machine with what they measure.
-                parts = [Case.state[key] for key in ROBOT_STATE_KEYS]
-                for r in session.execute(
-                    select(Case.id, Case.reference, Case.nationality, Case.state_seq, *parts).where(
-                        Case.id.in_(chunk)
-                    )
-                ):
+                for r in session.execute(_STATES.where(Case.id.in_(chunk))):
                     self._seen[r.id] = r.state_seq
                     state = {k: r[4 + i] for i, k in enumerate(ROBOT_STATE_KEYS) if r[4 + i] is not None}
                     found.append(
