@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from access.actor import Actor
+from bench import histories
 from bench.bare_temporal import Shape
 from bench.measure import BacklogWatch, CpuWatch, MemoryWatch, children, cores, percentile
 from bench.robots import Robots
@@ -63,6 +64,8 @@ class JourneyResult:
     # Workflow tasks waiting on the server (every case waits that long for each of its tasks).
     backlog_until_requests_out: dict[str, float] = field(default_factory=dict)
     backlog_journey: dict[str, float] = field(default_factory=dict)
+    # What the Temporal server keeps of a case: events and bytes by kind (bench.histories).
+    history: dict[str, Any] = field(default_factory=dict)
     shapes: list[Shape] = field(default_factory=list)
     case_ids: list[str] = field(default_factory=list)
 
@@ -190,30 +193,23 @@ def measure(db: Database, case_ids: list[str], started_at: datetime, result: Jou
     result.embassy_letters = letters or 0
 
 
-async def shapes_of(client: Client, case_ids: list[str], concurrency: int = 16) -> list[Shape]:
-    """Activities and Updates each case's workflow ran (from its history)."""
+def shape_of(history: WorkflowHistory) -> Shape:
+    """Activities and Updates a case's workflow ran (from its history)."""
     from temporalio.api.enums.v1 import EventType
 
-    limit = asyncio.Semaphore(concurrency)
-
-    async def one(case_id: str) -> Shape:
-        async with limit:
-            history = await client.get_workflow_handle(f"repatriation-{case_id}").fetch_history()
-        kinds = Counter(e.event_type for e in history.events)
-        local = sum(
-            1
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
-        )
-        return Shape(
-            activities=kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
-            updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
-            local_activities=local,
-            signals=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED],
-        )
-
-    return list(await asyncio.gather(*(one(c) for c in case_ids)))
+    kinds = Counter(e.event_type for e in history.events)
+    local = sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+    return Shape(
+        activities=kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
+        updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED],
+        local_activities=local,
+        signals=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED],
+    )
 
 
 async def run_journey(
@@ -274,7 +270,9 @@ async def run_journey(
         result.backlog_journey = backlog.worst()
         if out is not None:
             result.backlog_until_requests_out = backlog.worst(out)
-    result.shapes = await shapes_of(client, case_ids)
+    found = await histories.fetch(client, [f"repatriation-{c}" for c in case_ids])
+    result.shapes = [shape_of(h) for h in found]
+    result.history = histories.profile(found)
     return result
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import histories
+
 KEPT_HEADING = "## What each change gained"
 
 # name -> (target text, test of the measured value)
@@ -213,6 +215,40 @@ def limit_cpu_line(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def history_section(results: dict[str, Any]) -> list[str]:
+    """What the Temporal server keeps of a case against a bare journey of the same shape."""
+    real = (results.get("journey") or {}).get("history")
+    if not real:
+        return []
+    bare = (results.get("bare_temporal") or {}).get("history") or {}
+    columns = ["Per workflow", "journey: events", "KB"] + (["bare Temporal: events", "KB"] if bare else [])
+    rows: list[tuple[Any, ...]] = []
+    for kind, label in [*histories.KINDS.items(), ("other", "other")]:
+        a = real["by_kind"].get(kind)
+        b = bare.get("by_kind", {}).get(kind) if bare else None
+        if a is None and b is None:
+            continue
+        row: tuple[Any, ...] = (label, _f((a or {}).get("events", 0)), _f((a or {}).get("kb", 0)))
+        if bare:
+            row += (_f((b or {}).get("events", 0)), _f((b or {}).get("kb", 0)))
+        rows.append(row)
+    total: tuple[Any, ...] = ("**all**", f"**{_f(real['events'])}**", f"**{_f(real['kb'])}**")
+    if bare:
+        total += (f"**{_f(bare['events'])}**", f"**{_f(bare['kb'])}**")
+    rows.append(total)
+    text = (
+        "What the Temporal server keeps of a case (its history: every event written once, handed to "
+        "the worker and replayed to a worker that lost the case from its cache), on average over "
+        f"{real['workflows']:,} cases, with {_f(real['workflow_tasks'])} workflow tasks each"
+    )
+    if bare:
+        text += (
+            f"; bare Temporal over {bare['workflows']:,} of its journeys, with "
+            f"{_f(bare['workflow_tasks'])} workflow tasks each"
+        )
+    return [text + " (KB: the events as stored, payloads encrypted):", "", _table(columns, rows), ""]
+
+
 def markdown(results: dict[str, Any], kept: str) -> str:
     m = results["machine"]
     o = results["options"]
@@ -322,6 +358,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             _table(["Document", "ms"], [(k, _f(v, digits=0)) for k, v in bp["per_document_ms"].items()]),
             "",
         ]
+    parts += history_section(results)
     scale = results.get("scale")
     if scale:
         filled = scale["waiting"] - scale["real"]

@@ -24,8 +24,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench import measure
+from bench import histories, measure
 from bench.worker import WorkerProcess, worker_env
+
+# Bare journeys whose histories are read for their events and bytes (every case's are read).
+HISTORY_SAMPLE = 200
 
 
 @dataclass
@@ -246,6 +249,8 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             results["bare_temporal"] = await drive(client, journey.shapes, "bench-bare")
             await cpu.stop()
             results["bare_temporal"]["cpu"] = cpu.used()
+            sampled = [f"bench-bare-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]
+            results["bare_temporal"]["history"] = histories.profile(await histories.fetch(client, sampled))
             progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")
             jobs = journey_documents(db, journey.case_ids)
             picked = sample(jobs, options.paperwork_share)

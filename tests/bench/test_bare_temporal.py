@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import histories
 from bench.bare_temporal import BareJourney, Shape, drive, nothing
 
 
@@ -41,3 +42,11 @@ async def test_a_bare_journey_has_the_shape_it_was_given(local_env: WorkflowEnvi
         assert kinds[EventType.EVENT_TYPE_TIMER_STARTED] == shape.updates
         assert kinds[EventType.EVENT_TYPE_TIMER_CANCELED] == shape.updates
         assert kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED] == 1
+        # The history's profile counts every event once, under the kind it belongs to.
+        counted = histories.profile([history])
+        assert counted["events"] == len(history.events)
+        assert counted["by_kind"]["marker_recorded"]["events"] == shape.local_activities
+        assert counted["by_kind"]["workflow_execution_update"]["events"] == 2 * shape.updates
+        assert counted["by_kind"]["timer"]["events"] == 2 * shape.updates
+        assert counted["workflow_tasks"] == kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+        assert counted["kb"] * 1024 == sum(e.ByteSize() for e in history.events)

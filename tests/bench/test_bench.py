@@ -130,6 +130,17 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert set(journey["backlog_journey"]) == {"max_count", "max_age_seconds"}
     assert all(v > 0 for v in results["bare_temporal"]["cpu"].values()), results["bare_temporal"]
     assert results["bare_paperwork"]["cpu"]["render processes"] > 0
+    # What the server keeps of a case: a real case carries more than its bare twin (its state in
+    # the Updates' results, the read model's markers), and the kinds add up to the whole.
+    real, bare = journey["history"], results["bare_temporal"]["history"]
+    assert real["workflows"] == 3 and bare["workflows"] == 3
+    for h in (real, bare):
+        assert abs(sum(k["events"] for k in h["by_kind"].values()) - h["events"]) < 1e-6
+        assert abs(sum(k["kb"] for k in h["by_kind"].values()) - h["kb"]) < 1e-6
+        assert h["workflow_tasks"] >= 1 + journey["updates_per_case"]
+    assert real["kb"] > bare["kb"] and real["by_kind"]["workflow_execution_update"]["kb"] > 0
+    # The same local activities, and the journey's version marker (journey.V5) besides.
+    assert real["by_kind"]["marker_recorded"]["events"] == bare["by_kind"]["marker_recorded"]["events"] + 1
 
     text = target.read_text()
     for figure in (
@@ -144,6 +155,8 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         "Where the machine's time went",
         "Workflow tasks waiting on the Temporal server",
         "CPU, journey ÷ limit",
+        "What the Temporal server keeps of a case",
+        "| Updates (accepted, completed) |",
         "repatriation bench --cases 3 (test)",
     ):
         assert figure in text, figure
