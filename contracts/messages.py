@@ -157,6 +157,20 @@ class DecisionRecord(BaseModel):
     )
 
 
+class DecisionReceipt(BaseModel):
+    """What a decision's Update returns: which decision was recorded and the read model's sequence
+    number that carries it (the case row holds that state or a newer one when the Update returns).
+
+    Not the whole state: an Update's result is kept in the workflow's history, and the state there
+    six or seven times a case was two fifths of what the Temporal server stored for it
+    (BENCHMARKS.md); who wants the state reads it from the read model."""
+
+    case_id: str
+    decision_id: str
+    kind: DecisionKind
+    seq: int = Field(description="The read-model write that includes this decision (cases.state_seq).")
+
+
 class Notice(BaseModel):
     """A reminder or a letter to a party (embassy, caseworkers, supervisors)."""
 

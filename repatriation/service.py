@@ -20,7 +20,7 @@ from access import scope
 from access.actor import Actor
 from contracts import decisions as d
 from contracts.interventions import Intervention
-from contracts.messages import CaseStart, DocType
+from contracts.messages import CaseStart, DecisionReceipt, DocType
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
 from contracts.views import (
@@ -297,7 +297,7 @@ class CaseService:
             self._precheck_funding(decision)
         handle = self.client.get_workflow_handle(case.workflow_id)
         try:
-            state = await handle.execute_update(update, decision, result_type=CaseState)
+            receipt = await handle.execute_update(update, decision, result_type=DecisionReceipt)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
@@ -306,7 +306,17 @@ class CaseService:
             raise self._not_taken(case, err, "no further decisions") from err
         self.audit(actor, f"decision.{kind}", case.id, _summary(kind, decision))
         metrics.decision_made(actor.role, kind)
-        return state
+        return await self.state_after(case, receipt)
+
+    async def state_after(self, case: Target, receipt: DecisionReceipt) -> CaseState:
+        """The case's state once a decision is recorded: the read model's, which holds the write
+        that carries the decision, or a newer one, by the time its Update returns. Should the row
+        ever be older than the receipt (a read model restored from a backup), the workflow says."""
+        with self.db.reading() as session:
+            row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case.id)).one()
+        if row.state_seq >= receipt.seq:
+            return CaseState.model_validate(row.state)
+        return await self.live_state(case.id)
 
     def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
         """What to tell the person whose decision or intervention Temporal did not take.

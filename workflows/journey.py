@@ -160,18 +160,21 @@ class Journey:
         if wait:
             await workflow.wait_condition(lambda: self._written >= wanted)
 
-    async def record_decision(self, record: DecisionRecord) -> None:
+    async def record_decision(self, record: DecisionRecord) -> int:
         """Keep a person's decision, and the state after it, before the Update returns (v3: in one
-        write; before: a decision, then the read model)."""
+        write; before: a decision, then the read model). Returns the read model's sequence number
+        that carries it."""
         if not self.v3:
             await calls.record_decision(record)
+            seq = self._seq + 1  # the one this sync takes, at once
             await self.sync()
-            return
+            return seq
         self._seq += 1
         seq = self._seq
         with_state = record.model_copy(update={"read_model": ReadModelSync(state=self.state, seq=seq)})
         await calls.record_decision(with_state, local=True)
         self._written = max(self._written, seq)
+        return seq
 
     async def _write_latest(self) -> None:
         while self._written < self._seq:

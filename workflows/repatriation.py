@@ -29,7 +29,13 @@ with workflow.unsafe.imports_passed_through():
         NationalityDecision,
     )
     from contracts.interventions import Intervention
-    from contracts.messages import CaseStart, CommitFunds, DecisionRecord, EmbassyRequestSent
+    from contracts.messages import (
+        CaseStart,
+        CommitFunds,
+        DecisionReceipt,
+        DecisionRecord,
+        EmbassyRequestSent,
+    )
     from contracts.state import (
         DECISION_ROLE,
         DECISION_STAGE,
@@ -166,7 +172,7 @@ class RepatriationWorkflow:
         except rules.DecisionRejected as err:
             raise ApplicationError(str(err), type="DecisionRejected", non_retryable=True) from None
 
-    async def _accept(self, kind: DecisionKind, decision: Decision, summary: str) -> CaseState:
+    async def _accept(self, kind: DecisionKind, decision: Decision, summary: str) -> DecisionReceipt:
         """Record the decision (database and timeline) and hand it to the waiting stage."""
         info = workflow.current_update_info()
         stage = DECISION_STAGE.get(kind, self.j.state.stage)
@@ -174,10 +180,11 @@ class RepatriationWorkflow:
         self.j.event(stage, "decision", f"{summary} (by {decision.decided_by})")
         if kind != DecisionKind.consent_withdrawal:
             self.j.decisions[kind] = decision
-        await self.j.record_decision(
+        decision_id = info.id if info else f"{kind}-{workflow.now().isoformat()}"
+        seq = await self.j.record_decision(
             DecisionRecord(
                 case_id=self.j.start.case_id,
-                decision_id=info.id if info else f"{kind}-{workflow.now().isoformat()}",
+                decision_id=decision_id,
                 kind=kind,
                 role=DECISION_ROLE[kind],
                 decided_by=decision.decided_by,
@@ -185,15 +192,17 @@ class RepatriationWorkflow:
                 payload=decision.model_dump(mode="json"),
             )
         )
-        return self.j.state
+        return DecisionReceipt(case_id=self.j.start.case_id, decision_id=decision_id, kind=kind, seq=seq)
 
-    async def _decide(self, kind: DecisionKind, d: Decision, validator: Callable[[Any], None]) -> CaseState:
+    async def _decide(
+        self, kind: DecisionKind, d: Decision, validator: Callable[[Any], None]
+    ) -> DecisionReceipt:
         await self._once_accepted(kind, lambda: validator(d))
         return await self._accept(kind, d, self._apply(kind, d))
 
     # -- identity ----------------------------------------------------------------------------
     @workflow.update
-    async def resolve_duplicate(self, d: DuplicateResolution) -> CaseState:
+    async def resolve_duplicate(self, d: DuplicateResolution) -> DecisionReceipt:
         return await self._decide(DecisionKind.duplicate_resolution, d, self._v_duplicate)
 
     @resolve_duplicate.validator
@@ -201,7 +210,7 @@ class RepatriationWorkflow:
         self._validate(DecisionKind.duplicate_resolution, lambda: rules.duplicate_resolution(self.j.state, d))
 
     @workflow.update
-    async def attest_identity(self, d: IdentityAttestation) -> CaseState:
+    async def attest_identity(self, d: IdentityAttestation) -> DecisionReceipt:
         return await self._decide(DecisionKind.identity_attestation, d, self._v_identity)
 
     @attest_identity.validator
@@ -213,7 +222,7 @@ class RepatriationWorkflow:
 
     # -- embassy -----------------------------------------------------------------------------
     @workflow.update
-    async def decide_nationality(self, d: NationalityDecision) -> CaseState:
+    async def decide_nationality(self, d: NationalityDecision) -> DecisionReceipt:
         return await self._decide(DecisionKind.nationality, d, self._v_nationality)
 
     @decide_nationality.validator
@@ -221,7 +230,7 @@ class RepatriationWorkflow:
         self._validate(DecisionKind.nationality, lambda: rules.nationality(self.j.state, d))
 
     @workflow.update
-    async def decide_etd(self, d: EtdDecision) -> CaseState:
+    async def decide_etd(self, d: EtdDecision) -> DecisionReceipt:
         return await self._decide(DecisionKind.etd, d, self._v_etd)
 
     @decide_etd.validator
@@ -230,7 +239,7 @@ class RepatriationWorkflow:
 
     # -- funding -----------------------------------------------------------------------------
     @workflow.update
-    async def decide_funding(self, d: FundingDecision) -> CaseState:
+    async def decide_funding(self, d: FundingDecision) -> DecisionReceipt:
         kind = DecisionKind.funding
         await self._once_accepted(kind, lambda: self._v_funding(d))
         self.j.deciding.add(kind)
@@ -268,7 +277,7 @@ class RepatriationWorkflow:
 
     # -- travel ------------------------------------------------------------------------------
     @workflow.update
-    async def choose_flight(self, d: FlightChoice) -> CaseState:
+    async def choose_flight(self, d: FlightChoice) -> DecisionReceipt:
         return await self._decide(DecisionKind.flight_choice, d, self._v_flight)
 
     @choose_flight.validator
@@ -279,7 +288,7 @@ class RepatriationWorkflow:
         )
 
     @workflow.update
-    async def confirm_departure(self, d: DepartureConfirmation) -> CaseState:
+    async def confirm_departure(self, d: DepartureConfirmation) -> DecisionReceipt:
         return await self._decide(DecisionKind.departure, d, self._v_departure)
 
     @confirm_departure.validator
@@ -287,7 +296,7 @@ class RepatriationWorkflow:
         self._validate(DecisionKind.departure, lambda: rules.departure(self.j.state, d))
 
     @workflow.update
-    async def confirm_arrival(self, d: ArrivalConfirmation) -> CaseState:
+    async def confirm_arrival(self, d: ArrivalConfirmation) -> DecisionReceipt:
         return await self._decide(DecisionKind.arrival, d, self._v_arrival)
 
     @confirm_arrival.validator
@@ -296,7 +305,7 @@ class RepatriationWorkflow:
 
     # -- consent -----------------------------------------------------------------------------
     @workflow.update
-    async def withdraw_consent(self, d: ConsentWithdrawal) -> CaseState:
+    async def withdraw_consent(self, d: ConsentWithdrawal) -> DecisionReceipt:
         return await self._decide(DecisionKind.consent_withdrawal, d, self._v_withdraw)
 
     @withdraw_consent.validator

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
+from contracts.messages import DecisionReceipt
 from contracts.state import CaseState, DecisionKind
-from database.models import DecisionRow
+from database.models import Case, DecisionRow
 from repatriation.service import Rejected
 from tests.conftest import CASEWORKER, Harness
 from tests.journeys import approve_funding, open_case, through_identity
@@ -83,3 +84,37 @@ async def test_two_decisions_at_once_one_taken_one_refused(harness: Harness) -> 
     with h.db.session() as s:
         kinds = list(s.scalars(select(DecisionRow.kind).where(DecisionRow.case_id == case_id)))
     assert kinds == [DecisionKind.identity_attestation]
+
+
+async def test_a_decision_s_update_returns_a_receipt_and_the_service_the_state_carrying_it(
+    harness: Harness,
+) -> None:
+    """The Update's result is kept in the history: a receipt naming the read model's write that
+    carries the decision, not the whole state; the person is shown the state from the read model."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    state = await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+    assert state.identity_verified is True and state.pending_of(DecisionKind.identity_attestation) is None
+
+    events = list((await h.handle(case_id).fetch_history()).events)
+    completed = [
+        e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+    ]
+    assert len(completed) == 1
+    outcome = completed[0].workflow_execution_update_completed_event_attributes.outcome.success.payloads
+    (receipt,) = await h.env.client.data_converter.decode(outcome, [DecisionReceipt])
+    assert isinstance(receipt, DecisionReceipt) and receipt.kind == DecisionKind.identity_attestation
+    with h.db.session() as s:
+        row = s.execute(select(Case.state_seq).where(Case.id == case_id)).one()
+        decision_ids = list(s.scalars(select(DecisionRow.id).where(DecisionRow.case_id == case_id)))
+    assert receipt.decision_id in decision_ids and 0 < receipt.seq <= row.state_seq
+
+    # A read model behind the receipt (restored from a backup) is not shown: the workflow is asked.
+    with h.db.session() as s:
+        s.execute(
+            update(Case).where(Case.id == case_id).values(state_seq=receipt.seq - 1, state={"stale": True})
+        )
+    target = h.service.target(CASEWORKER, case_id)
+    live = await h.service.state_after(target, receipt)
+    assert live.case_id == case_id and live.identity_verified is True
