@@ -29,6 +29,7 @@ from bench.worker import WorkerProcess, worker_env
 
 # Bare journeys whose histories are read for their events and bytes (every case's are read).
 HISTORY_SAMPLE = 200
+BARE_PREFIX = "bench-bare"  # bare journey i is the workflow f"{BARE_PREFIX}-{i}"
 
 
 @dataclass
@@ -246,10 +247,10 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             cpu = measure.CpuWatch(
                 {"Temporal server": lambda: [server_pid], "bare worker": lambda: [bare_worker.pid]}
             ).start()
-            results["bare_temporal"] = await drive(client, journey.shapes, "bench-bare")
+            results["bare_temporal"] = await drive(client, journey.shapes, BARE_PREFIX)
             await cpu.stop()
             results["bare_temporal"]["cpu"] = cpu.used()
-            sampled = [f"bench-bare-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]
+            sampled = [f"{BARE_PREFIX}-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]
             results["bare_temporal"]["history"] = histories.profile(await histories.fetch(client, sampled))
             progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")
             jobs = journey_documents(db, journey.case_ids)

@@ -316,7 +316,8 @@ class CaseService:
             row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case.id)).one()
         if row.state_seq >= receipt.seq:
             return CaseState.model_validate(row.state)
-        return await self.live_state(case.id)
+        handle = self.client.get_workflow_handle(case.workflow_id)
+        return await handle.query(RepatriationWorkflow.state, result_type=CaseState)
 
     def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
         """What to tell the person whose decision or intervention Temporal did not take.
