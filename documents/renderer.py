@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -177,6 +178,40 @@ def _warn_if_slow_subsetting() -> None:
 from documents.frames import read_frame, write_frame  # noqa: E402 - the render processes' protocol
 
 IDLE_TRIM_SECONDS = 2.0
+# Every so many documents the render process thaws what it froze and collects it all once, so
+# that a cache entry dropped since (a cycle among frozen objects) is not kept for ever.
+THAW_EVERY = 500
+
+
+class CollectBetweenDocuments:
+    """Python's cyclic garbage collector, run once after each document instead of during it.
+
+    Left to itself the collector ran in the middle of layouts, when the document's boxes were
+    alive and had been promoted to the oldest generation, so its full collections walked the
+    whole half-built document again and again: a fifth of a render process's CPU in a mass
+    release (BENCHMARKS.md). Here it is off while a document renders; after each one, what the
+    document left is collected (its boxes are garbage by then, and what outlives them, the
+    warm caches, is frozen: ``gc.freeze`` keeps it out of every later collection). A document's
+    garbage waits at most for the end of that document.
+    """
+
+    def __init__(self, thaw_every: int = THAW_EVERY) -> None:
+        self.thaw_every = thaw_every
+        self.documents = 0
+        gc.collect()
+        gc.freeze()  # the imports, templates and fonts: never garbage
+        gc.disable()
+
+    def after_document(self) -> None:
+        self.documents += 1
+        if self.documents % self.thaw_every == 0:
+            gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+    def close(self) -> None:
+        gc.unfreeze()
+        gc.enable()
 
 
 def _release_free_memory() -> None:
@@ -200,6 +235,7 @@ def serve_renders() -> None:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     renderer = get_renderer()
+    collector = CollectBetweenDocuments()
     write_frame(sink, ("ready", os.getpid()))
     while True:
         # One request at a time (the parent waits for each answer), so nothing waits in the
@@ -221,3 +257,5 @@ def serve_renders() -> None:
             write_frame(sink, answer)
         except BrokenPipeError:
             return
+        del answer, context
+        collector.after_document()  # while the worker reads the answer
