@@ -188,7 +188,7 @@ class CollectBetweenDocuments:
 
     Left to itself the collector ran in the middle of layouts, when the document's boxes were
     alive and had been promoted to the oldest generation, so its full collections walked the
-    whole half-built document again and again: a fifth of a render process's CPU in a mass
+    whole half-built document again and again: 15 % of a render process's CPU in a mass
     release (BENCHMARKS.md). Here it is off while a document renders; after each one, what the
     document left is collected (its boxes are garbage by then, and what outlives them, the
     warm caches, is frozen: ``gc.freeze`` keeps it out of every later collection). A document's
