@@ -42,15 +42,15 @@ class RenderProcessLost(RuntimeError):
     """A render process died or stopped answering; it is replaced on the next render."""
 
 
-_SERVE = "from documents.renderer import serve_renders; serve_renders()"
+_SERVE = "from documents.renderer import serve_renders; serve_renders(nice={nice})"
 
 
 class _RenderProcess:
     """One render process (``documents.renderer.serve_renders``), spoken to over its stdin/stdout."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = 0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE],
+            [sys.executable, "-c", _SERVE.format(nice=int(nice))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # the worker's stderr: warnings reach its log
@@ -101,13 +101,21 @@ class RenderPool:
     process stops, so a worker whose cases all wait on people does not hold their memory; the
     next document starts them again. A process that dies (killed, out of memory) fails the one
     render in hand, which the activity's retry policy repeats, and is replaced.
+
+    ``nice``: how much lower than the worker's the processes' CPU priority is (``nice(1)``).
+    Rendering is the bulk of a mass release's CPU and orchestration feeds it: when both want
+    the cores, the worker and the Temporal server go first, so every case reaches its next
+    document sooner and the render processes still take every idle moment (BENCHMARKS.md).
     """
 
-    def __init__(self, size: int, idle_seconds: float = 60.0) -> None:
+    def __init__(self, size: int, idle_seconds: float = 60.0, nice: int = 0) -> None:
         if size < 1:
             raise ValueError("a render pool needs at least one process")
+        if not 0 <= nice <= 19:
+            raise ValueError(f"render_nice must be between 0 and 19, not {nice}")
         self.size = size
         self.idle_seconds = idle_seconds
+        self.nice = nice
         self._free: list[_RenderProcess] = []
         self._count = 0  # started and not stopped: free + in use + starting
         self._cond = threading.Condition()
@@ -133,7 +141,7 @@ class RenderPool:
                 self._cond.wait()
             self._start_reaper()
         try:
-            return _RenderProcess()
+            return _RenderProcess(self.nice)
         except BaseException:
             with self._cond:
                 self._count -= 1
@@ -215,10 +223,15 @@ class Deps:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, render_processes: int = 0, render_idle_seconds: float = 60.0
+        cls,
+        settings: Settings,
+        render_processes: int = 0,
+        render_idle_seconds: float = 60.0,
+        render_nice: int = 0,
     ) -> Deps:
         """``render_processes``: 0 renders in the activity threads; N > 0 in a pool of N processes
-        (stopped after ``render_idle_seconds`` without a document)."""
+        (stopped after ``render_idle_seconds`` without a document, ``render_nice`` lower in CPU
+        priority than the worker)."""
         db = database_for(settings.db_url, settings.schema_mode)
         seed = settings.booking_failure_seed
         provider = SimulatedProvider(
@@ -226,7 +239,9 @@ class Deps:
             failure_rate=settings.booking_failure_rate,
             rng=random.Random(seed) if seed is not None else None,
         )
-        pool = RenderPool(render_processes, render_idle_seconds) if render_processes > 0 else None
+        pool = None
+        if render_processes > 0:
+            pool = RenderPool(render_processes, render_idle_seconds, render_nice)
         return cls(settings=settings, db=db, provider=provider, render_pool=pool)
 
     def renderer(self) -> Any:

@@ -270,7 +270,9 @@ def markdown(results: dict[str, Any], kept: str) -> str:
         f"- **Machine**: {m['cpu']}, {m['memory']}; {m['os']}; load average before the run "
         f"{m['load_before']}, after it {m.get('load_after', '?')} (other work on the machine counts)",
         f"- **Software**: Python {m['python']}; {m['packages']}; {m['fonts']}",
-        f"- **Settings**: {o['render_processes']} render processes, {o['activity_threads']} "
+        f"- **Settings**: {o['render_processes']} render processes"
+        + (f" at nice {o['render_nice']}" if o.get("render_nice") else "")
+        + f", {o['activity_threads']} "
         "activity threads, "
         f"{o['cache'] or 'default'} cached workflows, "
         + (f"{o['workflow_tasks']} workflow tasks at once, " if o.get("workflow_tasks") else "")

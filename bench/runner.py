@@ -46,6 +46,7 @@ class Options:
     report: Path | None = Path("BENCHMARKS.md")
     json_path: Path | None = None
     render_processes: int | None = None  # None: one per core, as a deployed worker
+    render_nice: int | None = None  # None: as a deployed worker
     cache: int | None = None
     workflow_tasks: int | None = None
     full_sandbox: bool = False
@@ -116,6 +117,8 @@ def _worker_args(options: Options) -> list[str]:
     args = []
     if options.render_processes is not None:
         args += ["--render-processes", str(options.render_processes)]
+    if options.render_nice is not None:
+        args += ["--render-nice", str(options.render_nice)]
     if options.cache is not None:
         args += ["--cache", str(options.cache)]
     if options.workflow_tasks is not None:
@@ -127,6 +130,12 @@ def _worker_args(options: Options) -> list[str]:
 
 def render_processes(options: Options) -> int:
     return measure.cores() if options.render_processes is None else options.render_processes
+
+
+def render_nice(options: Options) -> int:
+    from repatriation.temporal import WorkerTuning
+
+    return WorkerTuning.deployed().render_nice if options.render_nice is None else options.render_nice
 
 
 async def run(options: Options, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -152,6 +161,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             "waiting": options.waiting,
             "waiting_real": min(options.waiting_real, options.waiting),
             "render_processes": render_processes(options),
+            "render_nice": render_nice(options),
             "cache": options.cache,
             "workflow_tasks": workflow_tasks(settings, options.workflow_tasks),
             "full_sandbox": options.full_sandbox,

@@ -118,6 +118,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workflow-tasks", type=int, default=None, help="max concurrent workflow tasks")
     parser.add_argument("--full-sandbox", action="store_true", help="reload the workflows per workflow")
     parser.add_argument("--render-idle", type=float, default=None, help="stop idle render processes after")
+    parser.add_argument("--render-nice", type=int, default=None, help="render processes' nice (0-19)")
     return parser.parse_args(argv)
 
 
@@ -138,6 +139,8 @@ def tuning_from(args: argparse.Namespace) -> Any:
         changes["shared_workflow_modules"] = False
     if getattr(args, "render_idle", None) is not None:
         changes["render_idle_seconds"] = args.render_idle
+    if getattr(args, "render_nice", None) is not None:
+        changes["render_nice"] = args.render_nice
     return dataclasses.replace(WorkerTuning.deployed(), **changes)
 
 

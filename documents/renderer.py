@@ -221,13 +221,16 @@ def _release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def serve_renders() -> None:
+def serve_renders(nice: int = 0) -> None:
     """Render documents read from stdin, answer on stdout, until stdin closes (the parent is gone).
 
     Started by ``activities.deps.RenderPool`` as ``python -c "...serve_renders()"``: it imports
     only the renderer (no Temporal, no database), builds one :class:`Renderer` and keeps it warm.
-    Anything printed goes to stderr, so stdout carries nothing but answers.
+    Anything printed goes to stderr, so stdout carries nothing but answers. ``nice``: lower this
+    process's CPU priority by that much first (the pool's ``nice``).
     """
+    if nice:
+        os.nice(nice)
     source = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
     sink = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

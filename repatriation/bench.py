@@ -31,6 +31,16 @@ def _bench_module(name: str) -> Any:
     return importlib.import_module(f"bench.{name}")
 
 
+def _nice(value: str) -> int:
+    try:
+        nice = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--render-nice must be a whole number, not {value!r}") from None
+    if not 0 <= nice <= 19:
+        raise argparse.ArgumentTypeError(f"--render-nice must be between 0 and 19, not {nice}")
+    return nice
+
+
 def add_commands(sub: Any) -> None:
     """Add the benchmark subcommand to the CLI's subparsers."""
     p = sub.add_parser(
@@ -67,6 +77,11 @@ def add_commands(sub: Any) -> None:
         "--render-processes",
         type=int,
         help="render processes of the worker (default one per core; 0: threads)",
+    )
+    p.add_argument(
+        "--render-nice",
+        type=_nice,
+        help="how much lower the render processes' CPU priority is (nice, 0-19; default: the worker's)",
     )
     p.add_argument("--cache", type=int, help="the worker's max cached workflows (default: the worker's)")
     p.add_argument(
@@ -114,6 +129,7 @@ def options_from(args: argparse.Namespace) -> Any:
         "skip_cjk": args.skip_cjk,
         "keep": args.keep,
         "render_processes": args.render_processes,
+        "render_nice": args.render_nice,
         "cache": args.cache,
         "workflow_tasks": args.workflow_tasks,
         "full_sandbox": args.full_sandbox,

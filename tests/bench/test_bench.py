@@ -51,7 +51,7 @@ def test_survivors_are_valid_varied_and_never_duplicates() -> None:
     assert len({p["date_of_birth"] for p in people}) == len(people)
 
 
-def test_render_pool_renders_fails_cleanly_and_replaces_a_lost_process() -> None:
+def _itinerary_context() -> dict[str, object]:
     today = date(2026, 3, 12)
     profile = open_request(survivors(1, today)[0], "t").survivor
     meta = CaseMeta(
@@ -62,7 +62,11 @@ def test_render_pool_renders_fails_cleanly_and_replaces_a_lost_process() -> None
         verification_code="ABCDEFGHJK",
         verify_url="http://127.0.0.1:8000/verify/ABCDEFGHJK",
     )
-    context = build_context(DocType.itinerary, profile, meta, sample_facts(profile, today)[DocType.itinerary])
+    return build_context(DocType.itinerary, profile, meta, sample_facts(profile, today)[DocType.itinerary])
+
+
+def test_render_pool_renders_fails_cleanly_and_replaces_a_lost_process() -> None:
+    context = _itinerary_context()
     pool = RenderPool(1, idle_seconds=60)
     try:
         assert pool.render("itinerary", context).startswith(b"%PDF")
@@ -77,6 +81,44 @@ def test_render_pool_renders_fails_cleanly_and_replaces_a_lost_process() -> None
         assert pool.stop_idle(force=True) == 1
     finally:
         pool.close()
+
+
+def test_render_processes_run_at_the_pools_lower_cpu_priority() -> None:
+    with pytest.raises(ValueError, match="render_nice must be between 0 and 19"):
+        RenderPool(1, nice=20)
+    context = _itinerary_context()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice in (0, 7):
+        pool = RenderPool(1, idle_seconds=60, nice=nice)
+        try:
+            assert pool.render("itinerary", context).startswith(b"%PDF")
+            [pid] = pool.pids
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + nice)
+        finally:
+            pool.close()
+
+
+def test_the_deployed_worker_lowers_its_render_processes_priority_unless_told_otherwise() -> None:
+    from bench.worker import _args, tuning_from
+    from repatriation.temporal import RENDER_NICE, WorkerTuning
+
+    assert WorkerTuning().render_nice == 0  # tests and the embedded stack render in threads
+    assert WorkerTuning.deployed().render_nice == RENDER_NICE > 0
+    assert tuning_from(_args([])).render_nice == RENDER_NICE
+    assert tuning_from(_args(["--render-nice", "0"])).render_nice == 0
+
+
+def test_the_bench_command_refuses_a_nice_out_of_range_naming_the_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from repatriation.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["bench", "--render-nice", "7"]).render_nice == 7
+    for bad in ("20", "-1", "low"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", "--render-nice", bad])
+        assert "--render-nice must be" in capsys.readouterr().err
 
 
 @needs_temporal
