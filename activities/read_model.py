@@ -18,6 +18,7 @@ from activities import stuck
 from activities.deps import Deps
 from contracts.messages import DecisionRecord, ReadModelSync
 from contracts.state import DECISION_STAGE, CaseState
+from database.engine import Database
 from database.group_commit import GroupCommit
 from database.models import Case, DecisionRow
 from repatriation.logs import get_logger
@@ -109,6 +110,13 @@ def _add_decisions(session: Session, records: list[DecisionRecord]) -> None:
         session.execute(insert(table), rows)
 
 
+def write_now(db: Database, request: ReadModelSync) -> None:
+    """The same write outside an activity, in a transaction of its own: the service's, once a
+    decision's Update has returned (v6, workflows/journey.py)."""
+    with db.session() as session:
+        _write(session, [[*request.decisions, snapshot(request)]])
+
+
 class ReadModelActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -116,7 +124,9 @@ class ReadModelActivities:
 
     @activity.defn(name="sync_read_model")
     def sync_read_model(self, request: ReadModelSync) -> None:
-        self.writes.write([snapshot(request)])
+        """The state; v6: with the decisions taken since the last write (each kept once, so one
+        the service wrote first is not added again)."""
+        self.writes.write([*request.decisions, snapshot(request)])
 
     @activity.defn(name="record_decision")
     def record_decision(self, record: DecisionRecord) -> None:

@@ -159,7 +159,8 @@ class DecisionRecord(BaseModel):
 
 class DecisionReceipt(BaseModel):
     """What a decision's Update returns: which decision was recorded and the read model's sequence
-    number that carries it (the case row holds that state or a newer one when the Update returns).
+    number that carries it (the case row holds that state or a newer one once the service has
+    answered: ``CaseService.state_after``).
 
     Not the whole state: an Update's result is kept in the workflow's history, and the state there
     six or seven times a case was two fifths of what the Temporal server stored for it
@@ -168,7 +169,11 @@ class DecisionReceipt(BaseModel):
     case_id: str
     decision_id: str
     kind: DecisionKind
-    seq: int = Field(description="The read-model write that includes this decision (cases.state_seq).")
+    seq: int = Field(
+        description="The read-model write that includes this decision (cases.state_seq). v3 to v5: the "
+        "case row holds it when the Update returns; v6: the service writes it from the workflow's "
+        "read_model query (workflows/journey.py, V6)."
+    )
 
 
 class Notice(BaseModel):
@@ -267,6 +272,10 @@ class EmbassyRequestSent(BaseModel):
 class ReadModelSync(BaseModel):
     state: CaseState
     seq: int = Field(description="Grows with every change; an older snapshot never overwrites a newer.")
+    decisions: list[DecisionRecord] = Field(
+        default_factory=list,
+        description="v6: decisions not yet known to be in the database, written in the same transaction.",
+    )
 
 
 DecisionRecord.model_rebuild()

@@ -3,6 +3,7 @@ goes through here, so the rules and the audit trail have one home."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -11,16 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from access import scope
 from access.actor import Actor
+from activities import read_model
 from contracts import decisions as d
 from contracts.interventions import Intervention
-from contracts.messages import CaseStart, DecisionReceipt, DocType
+from contracts.messages import CaseStart, DecisionReceipt, DocType, ReadModelSync
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
 from contracts.views import (
@@ -301,6 +303,8 @@ class CaseService:
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                await self._mend_read_model(case)
             raise Rejected(message) from err
         except RPCError as err:
             raise self._not_taken(case, err, "no further decisions") from err
@@ -309,15 +313,39 @@ class CaseService:
         return await self.state_after(case, receipt)
 
     async def state_after(self, case: Target, receipt: DecisionReceipt) -> CaseState:
-        """The case's state once a decision is recorded: the read model's, which holds the write
-        that carries the decision, or a newer one, by the time its Update returns. Should the row
-        ever be older than the receipt (a read model restored from a backup), the workflow says."""
+        """The case's state once a decision is recorded, and the read model brought up to it.
+
+        Cases opened from v6 on (workflows/journey.py, V6) take a decision in one workflow task
+        and write nothing outside the workflow in it: when the Update returns, Temporal has
+        recorded the decision, and the read model does not hold it yet. The workflow says what
+        it should hold (its ``read_model`` query: the state, its sequence number, the decisions
+        not yet written) and it is written here, before the person is answered, so that the next
+        list anyone reads shows it (the workflow writes the same again in its next task, should
+        this process die first). Earlier cases' rows hold it already; a row older than the
+        receipt for another reason (a read model restored from a backup) is mended the same way."""
         with self.db.reading() as session:
             row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case.id)).one()
         if row.state_seq >= receipt.seq:
             return CaseState.model_validate(row.state)
+        try:
+            return await self._mend_read_model(case)
+        except (RPCError, WorkflowQueryFailedError) as err:
+            # The decision is taken and recorded by Temporal; the workflow writes it in its next
+            # task. Meanwhile the person is shown the row as it is.
+            get_logger(case_id=case.id).warning(
+                "decision taken, read model not yet written", kind=receipt.kind, error=type(err).__name__
+            )
+            return CaseState.model_validate(row.state)
+
+    async def _mend_read_model(self, case: Target) -> CaseState:
+        """Write what the workflow says the read model should hold (an older snapshot than the
+        row's writes nothing). Also after a refused decision: a person who acted on a list that
+        was behind (this process died between a decision and its write, v6) is told why it was
+        refused, and the next list is right."""
         handle = self.client.get_workflow_handle(case.workflow_id)
-        return await handle.query(RepatriationWorkflow.state, result_type=CaseState)
+        current = await handle.query(RepatriationWorkflow.read_model, result_type=ReadModelSync)
+        read_model.write_now(self.db, current)
+        return current.state
 
     def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
         """What to tell the person whose decision or intervention Temporal did not take.

@@ -33,6 +33,7 @@ REQUEST_OVERDUE = timedelta(hours=1)
 async def _consolidated_request(j: Journey) -> DocumentRef:
     """Join the embassy's next consolidated request and wait until it has gone out."""
     j.embassy_answer = None
+    await j.after_decision_task()  # the embassy's batcher is told only what Temporal has recorded
     await calls.join_embassy_request(
         JoinEmbassyRequest(case_id=j.start.case_id, workflow_id=workflow.info().workflow_id)
     )

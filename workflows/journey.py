@@ -65,6 +65,18 @@ V3 = "v3-paperwork-queue-and-consolidated-embassy-requests"
 # eleven writes of its visibility store a case, for a search that the stuck view answers from the
 # read model, current to the second. Cases opened before it replay and carry on as they began.
 V5 = "v5-one-marker-and-no-deadline-search-attribute"
+# The sixth (BENCHMARKS.md): a person's decision takes effect in the workflow task that accepts
+# its Update, and the Update completes there: one workflow task a decision instead of two (v4
+# and v5 applied it only after a timer, in a second task, so that nothing outside the workflow
+# saw a decision before Temporal had recorded it). What made that timer necessary were the
+# local activities, which run before their workflow task completes; so now no local activity
+# with an effect outside the workflow runs in a task that took a decision (``settled``): the
+# read model's write waits for the case's next task, and the service, once the Update has
+# returned (recorded by Temporal), writes the decision and the state after it from the
+# workflow's ``read_model`` query. Cases opened before it replay and carry on as they began.
+V6 = "v6-decisions-take-effect-in-the-task-that-accepts-them"
+# A timer that lets a workflow task complete before what follows it (v4 to v6, above).
+ACCEPTANCE = timedelta(milliseconds=1)
 
 
 class CaseStopped(Exception):
@@ -90,7 +102,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v5 = workflow.patched(V5)
+        self.v6 = workflow.patched(V6)
+        self.v5 = self.v6 or workflow.patched(V5)
         self.v3 = self.v5 or workflow.patched(V3)
         self.paperwork_queue = start.policy.paperwork_task_queue if self.v3 else None
         self._records: list[asyncio.Task[None]] = []
@@ -99,6 +112,8 @@ class Journey:
         self._writer: asyncio.Task[None] | None = None
         self._written = 0
         self._upserted: tuple[str, bool, datetime | None] | None = None
+        self._unrecorded: list[DecisionRecord] = []  # v6: decisions the writer has yet to write
+        self._decided_in: int | None = None  # v6: the workflow task that took the last decision
         self.embassy_answer: EmbassyRequestSent | None = None
 
     @property
@@ -155,20 +170,48 @@ class Journey:
             await calls.sync_read_model(ReadModelSync(state=self.state, seq=self._seq))
             return
         wanted = self._seq
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_latest())
+        self._start_writer()
         if wait:
+            await self.after_decision_task()
             await workflow.wait_condition(lambda: self._written >= wanted)
 
+    def _start_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_latest())
+
+    # -- v6: nothing outside the workflow sees a decision before Temporal has recorded it ------
+    def took_decision(self) -> None:
+        """Called as a decision (or an intervention) takes effect: this workflow task completes
+        with the Update's acceptance, and until it has, no local activity with an effect outside
+        the workflow may run (:meth:`settled`)."""
+        self._decided_in = workflow.info().get_current_history_length()
+
+    def settled(self) -> bool:
+        """True unless this workflow task took a decision (v6). A later task begins only once
+        Temporal has recorded this one, the acceptance with it."""
+        return self._decided_in is None or workflow.info().get_current_history_length() != self._decided_in
+
+    async def after_decision_task(self) -> None:
+        """Before a local activity with an effect outside the workflow that the case waits for:
+        if this task took a decision, a timer of a millisecond lets the task complete first."""
+        if not self.settled():
+            await workflow.sleep(ACCEPTANCE)
+
     async def record_decision(self, record: DecisionRecord) -> int:
-        """Keep a person's decision, and the state after it, before the Update returns (v3: in one
-        write; before: a decision, then the read model). Returns the read model's sequence number
-        that carries it."""
+        """Keep a person's decision, and the state after it (v3 to v5: in one write, before the
+        Update returns; before v3: a decision, then the read model; v6: with the writer's next
+        write, in a later task, and by the service once the Update has returned). Returns the
+        read model's sequence number that carries it."""
         if not self.v3:
             await calls.record_decision(record)
             seq = self._seq + 1  # the one this sync takes, at once
             await self.sync()
             return seq
+        if self.v6:  # written with the next state, in a later task (and by the service, sooner)
+            self._unrecorded.append(record)
+            self._seq += 1
+            self._start_writer()
+            return self._seq
         self._seq += 1
         seq = self._seq
         with_state = record.model_copy(update={"read_model": ReadModelSync(state=self.state, seq=seq)})
@@ -176,14 +219,24 @@ class Journey:
         self._written = max(self._written, seq)
         return seq
 
+    def read_model(self) -> ReadModelSync:
+        """What the read model should hold now: the state, its sequence number and (v6) the
+        decisions not yet written."""
+        return ReadModelSync(state=self.state, seq=self._seq, decisions=list(self._unrecorded))
+
     async def _write_latest(self) -> None:
-        while self._written < self._seq:
+        while self._written < self._seq or self._unrecorded:
             # Let the rest of this workflow task's changes in first (no command, no timer).
             await workflow.wait_condition(lambda: True)
-            seq = self._seq
+            # v6: not in a task that took a decision; the write waits for the case's next task
+            # (the service has written it meanwhile), or for a timer if someone waits for it.
+            if not self.settled():
+                await workflow.wait_condition(self.settled)
+            sync = self.read_model()
             self._upsert_search_attributes()
-            await calls.sync_read_model(ReadModelSync(state=self.state, seq=seq), local=True)
-            self._written = seq
+            await calls.sync_read_model(sync, local=True)
+            self._written = max(self._written, sync.seq)
+            del self._unrecorded[: len(sync.decisions)]
 
     def _upsert_search_attributes(self, always: bool = False) -> None:
         """v3 upserts only what changed: each upsert is a write to the server's visibility store.

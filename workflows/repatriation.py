@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -35,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionReceipt,
         DecisionRecord,
         EmbassyRequestSent,
+        ReadModelSync,
     )
     from contracts.state import (
         DECISION_ROLE,
@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import calls, closure, consular, funding, identity, intake, interventions, rules, travel
-from workflows.journey import CaseStopped, Journey
+from workflows.journey import ACCEPTANCE, CaseStopped, Journey
 
 # A decision (or a supervisor's intervention) takes effect only once Temporal has recorded the
 # Update as accepted. The read model's bookkeeping runs as local activities (v3), inside the
@@ -57,8 +57,9 @@ from workflows.journey import CaseStopped, Journey
 # decision nobody sees pending any more. So the handler first waits on a timer of a
 # millisecond: the workflow task that accepts the Update completes (acceptance recorded) before
 # anything changes, and the decision is then applied and recorded in the next one.
+# v6 (journey.V6) keeps the guarantee without the second task: the decision takes effect at
+# once, and no local activity with an effect outside the workflow runs in that task.
 DURABLE_DECISIONS = "v3-decisions-applied-once-accepted"
-ACCEPTANCE = timedelta(milliseconds=1)
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -98,6 +99,12 @@ class RepatriationWorkflow:
     @workflow.query
     def state(self) -> CaseState:
         return self.j.state
+
+    @workflow.query
+    def read_model(self) -> ReadModelSync:
+        """What the read model should hold: the service writes it once a decision's Update has
+        returned (v6: the workflow's own write of it waits for the case's next task)."""
+        return self.j.read_model()
 
     @workflow.signal
     def embassy_request_sent(self, sent: EmbassyRequestSent) -> None:
@@ -157,7 +164,17 @@ class RepatriationWorkflow:
         again: another decision or a supervisor may have acted meanwhile (``kind`` is held as
         being applied in between, so a second decision of the same kind is refused at once).
         Cases whose histories predate it carry on as they were recorded; cases opened from v5 on
-        (journey.V5) have it without a marker of their own."""
+        (journey.V5) have it without a marker of their own.
+
+        v6 (journey.V6): no timer, no second task. The validator ran in this very task, but
+        another Update of the same task may have taken effect since (two sent at once), so the
+        decision is checked again before it takes effect; and the task is marked as one that
+        took a decision, so that nothing outside the workflow sees it before Temporal has
+        recorded the acceptance (``Journey.settled``)."""
+        if self.j.v6:
+            self._revalidate(revalidate)
+            self.j.took_decision()
+            return
         if not (self.j.v3 and (self.j.v5 or workflow.patched(DURABLE_DECISIONS))):
             return
         if kind is not None:
@@ -167,6 +184,10 @@ class RepatriationWorkflow:
         finally:
             if kind is not None:
                 self.j.deciding.discard(kind)
+        self._revalidate(revalidate)
+
+    @staticmethod
+    def _revalidate(revalidate: Callable[[], None]) -> None:
         try:
             revalidate()
         except rules.DecisionRejected as err:

@@ -1,32 +1,41 @@
-"""A decision takes effect only once Temporal has recorded the Update as accepted.
+"""Nothing outside the workflow sees a decision before Temporal has recorded its Update.
 
-The read model's bookkeeping runs as local activities inside the workflow task that runs an
-Update's handler, before that task completes. Were the decision applied and recorded there, a
-worker killed and a server restarted before the task completed would lose the Update (its
-sender is told it failed) but keep its effects in the read model: the decision shown as taken
-and the case moved on, while the workflow still waits for it, and no one is shown it pending
-any more (tests/stack/test_faults.py found it so). Here, read from the history: every Update is
-accepted in a workflow task that changes nothing and records nothing; the decision is applied,
-and recorded in the database, in a later one."""
+The read model's bookkeeping runs as local activities, which run before their workflow task
+completes. Were one to write a decision in the task that accepts it, a worker killed and a
+server restarted before the task completed would lose the Update (its sender is told it failed)
+but keep its effects in the read model: the decision shown as taken and the case moved on, while
+the workflow still waits for it, and no one shown it pending any more (tests/stack/test_faults.py
+found it so). v4 and v5 applied a decision only after a timer, in a second task. From v6
+(workflows/journey.py, V6) a decision takes effect, and its Update completes, in the task that
+accepts it, and no local activity with an effect outside the workflow runs in that task: the
+service writes the decision and the state after it once the Update has returned, and the
+workflow writes them again in its next task. Here, read from the history and the database."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import pytest
 from sqlalchemy import select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
+from contracts.decisions import IdentityAttestation, NationalityDecision
 from contracts.messages import DecisionReceipt
 from contracts.state import CaseState, DecisionKind
 from database.models import Case, DecisionRow
-from repatriation.service import Rejected
-from tests.conftest import CASEWORKER, Harness
-from tests.journeys import approve_funding, open_case, through_identity
+from repatriation.service import Rejected, Target
+from tests.conftest import CASEWORKER, LIAISON, Harness
+from tests.journeys import approve_funding, open_case, through_embassy, through_identity
+from workflows.journey import ACCEPTANCE
+from workflows.repatriation import RepatriationWorkflow
 
 ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+COMPLETED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
 TASK_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+# The local activities whose effects are seen outside the workflow.
+SEEN_OUTSIDE = {"sync_read_model", "record_decision", "join_embassy_request"}
 
 
 def local_activity(event: HistoryEvent) -> str | None:
@@ -48,23 +57,104 @@ def after_acceptance(events: list[HistoryEvent], index: int) -> tuple[list[Histo
     return events[index + 1 : end], events[end:]
 
 
-async def test_every_decision_is_applied_after_its_acceptance_is_recorded(harness: Harness) -> None:
+def acceptance_timer(event: HistoryEvent) -> bool:
+    if event.event_type != EventType.EVENT_TYPE_TIMER_STARTED:
+        return False
+    return event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == ACCEPTANCE
+
+
+def decided(h: Harness, case_id: str) -> list[str]:
+    with h.db.session() as s:
+        return list(s.scalars(select(DecisionRow.kind).where(DecisionRow.case_id == case_id)))
+
+
+def row_state(h: Harness, case_id: str) -> tuple[CaseState, int]:
+    with h.db.session() as s:
+        row = s.execute(select(Case.state, Case.state_seq).where(Case.id == case_id)).one()
+    return CaseState.model_validate(row.state), row.state_seq
+
+
+async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_outside_sees_it_there(
+    harness: Harness,
+) -> None:
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.flight_choice)
+
+    events = list((await h.handle(case_id).fetch_history()).events)
+    accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED]
+    assert len(accepted) == 4  # identity attestation, funding approval, nationality, ETD
+    completed_at_once = 0
+    for index in accepted:
+        with_it, later = after_acceptance(events, index)
+        kinds = {e.event_type for e in with_it}
+        # No timer before the decision takes effect (those started are the next wait's
+        # deadlines, of days), and nothing written outside the workflow.
+        assert not [e for e in with_it if acceptance_timer(e)]
+        assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
+        # The workflow writes what it decided in a later task.
+        assert "sync_read_model" in {local_activity(e) for e in later}
+        completed_at_once += COMPLETED in kinds
+    # Every decision completes in its accepting task but the funding approval, which first
+    # commits the funds (an activity).
+    assert completed_at_once == 3
+    assert sorted(decided(h, case_id)) == sorted(
+        [DecisionKind.identity_attestation, DecisionKind.funding, DecisionKind.nationality, DecisionKind.etd]
+    )
+
+
+async def test_what_a_person_reads_right_after_deciding_shows_the_decision(harness: Harness) -> None:
+    """After the nationality is confirmed the case only waits for the ETD: no task of its own
+    follows, so the read model is right because the service wrote it before answering."""
     h = harness
     case_id = await open_case(h, 0)
     await through_identity(h, case_id)
     await approve_funding(h, case_id)
     await h.wait_pending(case_id, DecisionKind.nationality)
+    answered = await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
 
-    events = list((await h.handle(case_id).fetch_history()).events)
-    accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED]
-    assert len(accepted) == 2  # identity attestation, funding approval
-    for index in accepted:
-        with_it, later = after_acceptance(events, index)
-        # The accepting task starts the acceptance timer and records no decision.
-        assert EventType.EVENT_TYPE_TIMER_STARTED in {e.event_type for e in with_it}
-        assert "record_decision" not in {local_activity(e) for e in with_it}
-        # The decision is recorded (with the state after it) in a later workflow task.
-        assert "record_decision" in {local_activity(e) for e in later}
+    state, _ = row_state(h, case_id)
+    assert [p.kind for p in state.pending] == [DecisionKind.etd] == [p.kind for p in answered.pending]
+    assert state.nationality_confirmed is True
+    assert DecisionKind.nationality in decided(h, case_id)
+    listed = {c.case_id: c for c in h.service.list_for(LIAISON, page_size=500).items}
+    assert listed[case_id].waiting_for == [DecisionKind.etd]
+
+
+async def test_a_decision_the_service_never_wrote_is_written_by_the_workflow(harness: Harness) -> None:
+    """Should the service die between the Update and its write, the workflow's next task writes
+    the decision; and a person who acts on the list still showing it pending is told it was
+    decided, and the list is mended."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    # Straight to Temporal, as if the service died once the Update returned.
+    await h.handle(case_id).execute_update(
+        RepatriationWorkflow.attest_identity, IdentityAttestation(verified=True, decided_by="cw-anna")
+    )
+    # Its next task (a document rendered) writes the decision and the state after it.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while DecisionKind.identity_attestation not in decided(h, case_id):
+        assert loop.time() < deadline, "the workflow never wrote the decision"
+        await asyncio.sleep(0.05)
+
+    await approve_funding(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.handle(case_id).execute_update(
+        RepatriationWorkflow.decide_nationality, NationalityDecision(confirmed=True, decided_by="liaison-any")
+    )
+    # Nothing follows in the workflow until the embassy decides the ETD: the row is behind.
+    state, _ = row_state(h, case_id)
+    assert state.pending_of(DecisionKind.nationality) is not None
+    with pytest.raises(Rejected, match="nationality was already decided"):
+        await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
+    state, _ = row_state(h, case_id)
+    assert [p.kind for p in state.pending] == [DecisionKind.etd]
+    assert DecisionKind.nationality in decided(h, case_id)
 
 
 async def test_two_decisions_at_once_one_taken_one_refused(harness: Harness) -> None:
@@ -118,3 +208,26 @@ async def test_a_decision_s_update_returns_a_receipt_and_the_service_the_state_c
     target = h.service.target(CASEWORKER, case_id)
     live = await h.service.state_after(target, receipt)
     assert live.case_id == case_id and live.identity_verified is True
+    # ... and the row is mended from it.
+    mended, seq = row_state(h, case_id)
+    assert seq >= receipt.seq and mended.identity_verified is True
+
+
+async def test_a_decision_taken_while_the_workflow_cannot_answer_shows_the_row_as_it_is(
+    harness: Harness,
+) -> None:
+    """The Update returned, so the decision is Temporal's; should the workflow not answer the
+    query that brings the read model up to it, the person is shown the row as it is, not an
+    error, and the row is left for the workflow's next task."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    before, seq = row_state(h, case_id)
+    target = h.service.target(CASEWORKER, case_id)
+    unanswered = Target(id=target.id, reference=target.reference, workflow_id="no-such-workflow")
+    receipt = DecisionReceipt(
+        case_id=case_id, decision_id="d-1", kind=DecisionKind.identity_attestation, seq=seq + 1
+    )
+    shown = await h.service.state_after(unanswered, receipt)
+    assert shown == before
+    assert row_state(h, case_id) == (before, seq)
