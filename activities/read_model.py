@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -107,7 +108,19 @@ def _add_decisions(session: Session, records: list[DecisionRecord]) -> None:
             )
         )
     if rows:
-        session.execute(insert(table), rows)
+        session.execute(_insert_new(session, table), rows)
+
+
+def _insert_new(session: Session, table: Table) -> Insert:
+    """An insert that skips a row whose decision is there already: the check above reads before
+    the case's row is locked, so the service's write and the worker's of the same decision (v6)
+    may both find it missing; the second adds nothing instead of failing on the primary key."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[table.c.id])
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[table.c.id])
+    return insert(table)
 
 
 def write_now(db: Database, request: ReadModelSync) -> None:

@@ -4,12 +4,14 @@ derived flags follow the state, and a decision is kept once however often it com
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from activities import stuck
-from activities.read_model import _write, snapshot
+from activities.read_model import _add_decisions, _write, snapshot
 from contracts.messages import DecisionRecord, ReadModelSync
 from contracts.state import (
     BlockedStep,
@@ -136,3 +138,43 @@ def test_a_decision_is_kept_once(db: Database) -> None:  # noqa: F811
         ids = sorted(session.scalars(select(DecisionRow.id).where(DecisionRow.case_id == case_id)))
     assert ids == ["update-1", "update-2"]
     assert _row(db, case_id)[0] == 2
+
+
+def test_two_writers_of_one_decision_who_both_found_it_missing(db: Database) -> None:  # noqa: F811
+    """The service's write and the worker's of the same decision (v6) can overlap: each looks for
+    the decision, finds it missing and adds it. The second adds nothing instead of failing on the
+    primary key (on PostgreSQL it waits for the first to commit, then skips the row; on SQLite the
+    writers are serialised and the second finds it)."""
+    case_id = make_case(db)
+    record = _decision(case_id, "update-7")
+    errors: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with db.session() as session:
+                _add_decisions(session, [record])
+        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    with db.session() as first:
+        _add_decisions(first, [record])  # added, not yet committed
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        if db.url.startswith("postgresql"):
+            # Committed only once the second writer has found the decision missing and waits on
+            # the first one's row: the overlap this test is about.
+            waited_until = time.monotonic() + 10
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            with db.engine.connect() as watch:
+                while not watch.execute(waiting).scalar():
+                    watch.rollback()  # a fresh snapshot of the statistics each time round
+                    assert time.monotonic() < waited_until, "the second writer never waited for the first"
+                    time.sleep(0.01)
+    writer.join(timeout=30)
+    assert not writer.is_alive() and errors == []
+    with db.reading() as session:
+        kept = list(session.scalars(select(DecisionRow.id).where(DecisionRow.case_id == case_id)))
+    assert kept == ["update-7"]
