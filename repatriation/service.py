@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -303,7 +304,8 @@ class CaseService:
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+            # The refusal is the answer; a list left behind is mended on the next try or by the case.
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError, SQLAlchemyError):
                 await self._mend_read_model(case)
             raise Rejected(message) from err
         except RPCError as err:
@@ -320,30 +322,39 @@ class CaseService:
         recorded the decision, and the read model does not hold it yet. The workflow says what
         it should hold (its ``read_model`` query: the state, its sequence number, the decisions
         not yet written) and it is written here, before the person is answered, so that the next
-        list anyone reads shows it (the workflow writes the same again in its next task, should
-        this process die first). Earlier cases' rows hold it already; a row older than the
-        receipt for another reason (a read model restored from a backup) is mended the same way."""
+        list anyone reads shows it (the workflow writes the same again in its next task, within
+        READ_MODEL_BACKSTOP from v7, should this write fail or this process die first). Earlier
+        cases' rows hold it already; a row older than the receipt for another reason (a read
+        model restored from a backup) is mended the same way."""
         with self.db.reading() as session:
             row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case.id)).one()
         if row.state_seq >= receipt.seq:
             return CaseState.model_validate(row.state)
+        # The decision is taken and recorded by Temporal whatever happens next: a failure to
+        # write it here is logged, never reported as the decision failing (the person would send
+        # it again and be refused); the workflow writes it within READ_MODEL_BACKSTOP (v7).
+        log, unwritten = get_logger(case_id=case.id), "decision taken, read model not yet written"
         try:
-            return await self._mend_read_model(case)
+            current = await self._workflow_read_model(case)
         except (RPCError, WorkflowQueryFailedError) as err:
-            # The decision is taken and recorded by Temporal; the workflow writes it in its next
-            # task. Meanwhile the person is shown the row as it is.
-            get_logger(case_id=case.id).warning(
-                "decision taken, read model not yet written", kind=receipt.kind, error=type(err).__name__
-            )
+            log.warning(unwritten, kind=receipt.kind, error=type(err).__name__)
             return CaseState.model_validate(row.state)
+        try:
+            read_model.write_now(self.db, current)
+        except SQLAlchemyError as err:
+            log.warning(unwritten, kind=receipt.kind, error=type(err).__name__)
+        return current.state
+
+    async def _workflow_read_model(self, case: Target) -> ReadModelSync:
+        handle = self.client.get_workflow_handle(case.workflow_id)
+        return await handle.query(RepatriationWorkflow.read_model, result_type=ReadModelSync)
 
     async def _mend_read_model(self, case: Target) -> CaseState:
         """Write what the workflow says the read model should hold (an older snapshot than the
-        row's writes nothing). Also after a refused decision: a person who acted on a list that
-        was behind (this process died between a decision and its write, v6) is told why it was
+        row's writes nothing). After a refused decision: a person who acted on a list that was
+        behind (this process died between a decision and its write, v6) is told why it was
         refused, and the next list is right."""
-        handle = self.client.get_workflow_handle(case.workflow_id)
-        current = await handle.query(RepatriationWorkflow.read_model, result_type=ReadModelSync)
+        current = await self._workflow_read_model(case)
         read_model.write_now(self.db, current)
         return current.state
 
