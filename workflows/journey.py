@@ -75,6 +75,15 @@ V5 = "v5-one-marker-and-no-deadline-search-attribute"
 # returned (recorded by Temporal), writes the decision and the state after it from the
 # workflow's ``read_model`` query. Cases opened before it replay and carry on as they began.
 V6 = "v6-decisions-take-effect-in-the-task-that-accepts-them"
+# The seventh: as v6, and the case's own write of a decision does not wait for whatever task
+# comes next, which after some decisions is days away (a departure confirmed, then nothing until
+# the arrival's reminder): a timer started with the decision wakes the case within
+# READ_MODEL_BACKSTOP if nothing else has, and is cancelled by any task that comes sooner (most
+# do: a document, the next decision), so it costs two history events and no workflow task. The
+# service's write after the Update (v6) is what people see at once; this bounds how long the read
+# model stays behind when that write failed (the process died, the database refused it).
+V7 = "v7-a-decision-written-by-the-case-within-a-backstop"
+READ_MODEL_BACKSTOP = timedelta(seconds=30)
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
 
@@ -102,7 +111,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v6 = workflow.patched(V6)
+        self.v7 = workflow.patched(V7)
+        self.v6 = self.v7 or workflow.patched(V6)
         self.v5 = self.v6 or workflow.patched(V5)
         self.v3 = self.v5 or workflow.patched(V3)
         self.paperwork_queue = start.policy.paperwork_task_queue if self.v3 else None
@@ -197,6 +207,15 @@ class Journey:
         if not self.settled():
             await workflow.sleep(ACCEPTANCE)
 
+    async def _next_task(self) -> None:
+        if not self.v7:
+            await workflow.wait_condition(self.settled)
+            return
+        try:
+            await workflow.wait_condition(self.settled, timeout=READ_MODEL_BACKSTOP)
+        except TimeoutError:
+            pass  # the timer's own task: settled now
+
     async def record_decision(self, record: DecisionRecord) -> int:
         """Keep a person's decision, and the state after it (v3 to v5: in one write, before the
         Update returns; before v3: a decision, then the read model; v6: with the writer's next
@@ -229,9 +248,10 @@ class Journey:
             # Let the rest of this workflow task's changes in first (no command, no timer).
             await workflow.wait_condition(lambda: True)
             # v6: not in a task that took a decision; the write waits for the case's next task
-            # (the service has written it meanwhile), or for a timer if someone waits for it.
+            # (the service has written it meanwhile), or for a timer if someone waits for it;
+            # v7: for READ_MODEL_BACKSTOP at most.
             if not self.settled():
-                await workflow.wait_condition(self.settled)
+                await self._next_task()
             sync = self.read_model()
             self._upsert_search_attributes()
             await calls.sync_read_model(sync, local=True)

@@ -181,7 +181,7 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         assert abs(sum(k["kb"] for k in h["by_kind"].values()) - h["kb"]) < 1e-6
         assert h["workflow_tasks"] >= 1 + journey["updates_per_case"]
     assert real["kb"] > bare["kb"] and real["by_kind"]["workflow_execution_update"]["kb"] > 0
-    # The same local activities, and the journey's version marker (journey.V6) besides.
+    # The same local activities, and the journey's version marker (journey.V7) besides.
     assert real["by_kind"]["marker_recorded"]["events"] == bare["by_kind"]["marker_recorded"]["events"] + 1
 
     text = target.read_text()

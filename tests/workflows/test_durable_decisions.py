@@ -28,7 +28,7 @@ from database.models import Case, DecisionRow
 from repatriation.service import Rejected, Target
 from tests.conftest import CASEWORKER, LIAISON, Harness
 from tests.journeys import approve_funding, open_case, through_embassy, through_identity
-from workflows.journey import ACCEPTANCE
+from workflows.journey import ACCEPTANCE, READ_MODEL_BACKSTOP
 from workflows.repatriation import RepatriationWorkflow
 
 ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
@@ -155,6 +155,56 @@ async def test_a_decision_the_service_never_wrote_is_written_by_the_workflow(har
     state, _ = row_state(h, case_id)
     assert [p.kind for p in state.pending] == [DecisionKind.etd]
     assert DecisionKind.nationality in decided(h, case_id)
+
+
+async def test_a_decision_nothing_follows_is_written_by_the_case_within_the_backstop(
+    isolated_harness: Harness,
+) -> None:
+    """v7: after the nationality is confirmed the case only waits for the embassy's ETD decision,
+    days away. Should the service's write never come, the case writes the decision itself once
+    READ_MODEL_BACKSTOP has passed (a timer started with the decision), not at the next reminder."""
+    h = isolated_harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.handle(case_id).execute_update(
+        RepatriationWorkflow.decide_nationality, NationalityDecision(confirmed=True, decided_by="liaison-any")
+    )
+    state, _ = row_state(h, case_id)
+    assert state.pending_of(DecisionKind.nationality) is not None  # the service did not write it
+
+    await h.env.sleep(READ_MODEL_BACKSTOP)
+    # The backstop's timer, started in the task that took the decision, fires and its task writes.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not backstop_wrote(list((await h.handle(case_id).fetch_history()).events)):
+        assert loop.time() < deadline, "the case never wrote the decision"
+        await asyncio.sleep(0.05)
+    state, _ = row_state(h, case_id)
+    assert [p.kind for p in state.pending] == [DecisionKind.etd]
+    assert state.nationality_confirmed is True
+    assert DecisionKind.nationality in decided(h, case_id)
+
+
+def backstop_wrote(events: list[HistoryEvent]) -> bool:
+    """The last decision's task started the backstop's timer, it fired, and a write followed."""
+    accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED][-1]
+    with_it, _ = after_acceptance(events, accepted)
+    (started,) = [
+        e
+        for e in with_it
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == READ_MODEL_BACKSTOP
+    ]
+    timer_id = started.timer_started_event_attributes.timer_id
+    fired = [
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+        and e.timer_fired_event_attributes.timer_id == timer_id
+    ]
+    return bool(fired) and "sync_read_model" in {local_activity(e) for e in events[fired[0] :]}
 
 
 async def test_two_decisions_at_once_one_taken_one_refused(harness: Harness) -> None:
