@@ -79,7 +79,8 @@ V6 = "v6-decisions-take-effect-in-the-task-that-accepts-them"
 # comes next, which after some decisions is days away (a departure confirmed, then nothing until
 # the arrival's reminder): a timer started with the decision wakes the case within
 # READ_MODEL_BACKSTOP if nothing else has, and is cancelled by any task that comes sooner (most
-# do: a document, the next decision), so it costs two history events and no workflow task. The
+# do: a document, the next decision), so it costs two history events, and a workflow task only
+# where nothing else happens within it (1.4 a case in the benchmark, BENCHMARKS.md). The
 # service's write after the Update (v6) is what people see at once; this bounds how long the read
 # model stays behind when that write failed (the process died, the database refused it).
 V7 = "v7-a-decision-written-by-the-case-within-a-backstop"
