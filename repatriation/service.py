@@ -1,8 +1,15 @@
 """The service layer: open a case, decide, read. Every entry point (CLI, API, demo robots)
-goes through here, so the rules and the audit trail have one home."""
+goes through here, so the rules and the audit trail have one home.
+
+The entry points that talk to Temporal are coroutines; their database work runs in a thread
+(``asyncio.to_thread``), never on the event loop: a write waiting for the database (SQLite's one
+writer busy, a PostgreSQL lock, a slow network) holds up its own request only, not every other
+request the process is serving. The reading entry points are plain functions, which the API and
+the pages call in their thread pool."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
@@ -187,30 +194,7 @@ class CaseService:
         else:
             case_id = str(uuid.uuid4())
         reference = case_reference(case_id)
-        created = False
-        with self.db.session() as session:
-            existing = session.get(Case, case_id)
-            if existing is None:
-                now = datetime.now(UTC)
-                session.add(
-                    Case(
-                        id=case_id,
-                        reference=reference,
-                        organisation=actor.organisation,
-                        client_reference=request.client_reference,
-                        caseworker=actor.name,
-                        workflow_id=workflow_id_for(case_id),
-                        nationality=profile.nationality,
-                        profile=profile.model_dump(mode="json"),
-                        date_of_birth=profile.date_of_birth,
-                        name_key=name_key(profile),
-                        stage="intake",
-                        state={},
-                        opened_at=now,
-                        updated_at=now,
-                    )
-                )
-                created = True
+        created = await asyncio.to_thread(self._insert_case, case_id, reference, request, actor)
         try:
             await self.client.start_workflow(
                 RepatriationWorkflow.run,
@@ -226,15 +210,45 @@ class CaseService:
                 raise
         except Exception:
             if created:  # nothing half-written: no case row without its journey
-                with self.db.session() as session:
-                    row = session.get(Case, case_id)
-                    if row is not None:
-                        session.delete(row)
+                await asyncio.to_thread(self._delete_case, case_id)
             raise
         if created:
-            self.audit(actor, "case.open", case_id)
+            await asyncio.to_thread(self.audit, actor, "case.open", case_id)
         get_logger(case_id=case_id, stage="intake").info("case opened", created=created)
         return Opened(case_id=case_id, reference=reference, created=created)
+
+    def _insert_case(self, case_id: str, reference: str, request: CaseOpenRequest, actor: Actor) -> bool:
+        """The case's row, unless it exists (the same client reference sent again): created?"""
+        profile = request.survivor
+        with self.db.session() as session:
+            if session.get(Case, case_id) is not None:
+                return False
+            now = datetime.now(UTC)
+            session.add(
+                Case(
+                    id=case_id,
+                    reference=reference,
+                    organisation=actor.organisation,
+                    client_reference=request.client_reference,
+                    caseworker=actor.name,
+                    workflow_id=workflow_id_for(case_id),
+                    nationality=profile.nationality,
+                    profile=profile.model_dump(mode="json"),
+                    date_of_birth=profile.date_of_birth,
+                    name_key=name_key(profile),
+                    stage="intake",
+                    state={},
+                    opened_at=now,
+                    updated_at=now,
+                )
+            )
+            return True
+
+    def _delete_case(self, case_id: str) -> None:
+        with self.db.session() as session:
+            row = session.get(Case, case_id)
+            if row is not None:
+                session.delete(row)
 
     # -- deciding --------------------------------------------------------------------------
     def resolve(self, case_id_or_reference: str) -> Case:
@@ -288,7 +302,7 @@ class CaseService:
     async def decide(
         self, case_id_or_reference: str, kind: DecisionKind, payload: dict[str, Any], actor: Actor
     ) -> CaseState:
-        case = self.target(actor, case_id_or_reference)
+        case = await asyncio.to_thread(self.target, actor, case_id_or_reference)
         if not scope.may_decide(actor, kind):
             raise Forbidden(f"a {actor.role} may not record a {kind} decision")
         update, model = UPDATES[kind]
@@ -297,7 +311,7 @@ class CaseService:
         except ValueError as err:
             raise Invalid(str(err)) from err
         if isinstance(decision, d.FundingDecision):
-            self._precheck_funding(decision)
+            await asyncio.to_thread(self._precheck_funding, decision)
         handle = self.client.get_workflow_handle(case.workflow_id)
         try:
             receipt = await handle.execute_update(update, decision, result_type=DecisionReceipt)
@@ -309,8 +323,8 @@ class CaseService:
                 await self._mend_read_model(case)
             raise Rejected(message) from err
         except RPCError as err:
-            raise self._not_taken(case, err, "no further decisions") from err
-        self.audit(actor, f"decision.{kind}", case.id, _summary(kind, decision))
+            raise await self._not_taken(case, err, "no further decisions") from err
+        await asyncio.to_thread(self.audit, actor, f"decision.{kind}", case.id, _summary(kind, decision))
         metrics.decision_made(actor.role, kind)
         return await self.state_after(case, receipt)
 
@@ -326,10 +340,9 @@ class CaseService:
         READ_MODEL_BACKSTOP from v7, should this write fail or this process die first). Earlier
         cases' rows hold it already; a row older than the receipt for another reason (a read
         model restored from a backup) is mended the same way."""
-        with self.db.reading() as session:
-            row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case.id)).one()
-        if row.state_seq >= receipt.seq:
-            return CaseState.model_validate(row.state)
+        state, seq = await asyncio.to_thread(self._row_state, case.id)
+        if seq >= receipt.seq:
+            return CaseState.model_validate(state)
         # The decision is taken and recorded by Temporal whatever happens next: a failure to
         # write it here is logged, never reported as the decision failing (the person would send
         # it again and be refused); the workflow writes it within READ_MODEL_BACKSTOP (v7).
@@ -338,12 +351,18 @@ class CaseService:
             current = await self._workflow_read_model(case)
         except (RPCError, WorkflowQueryFailedError) as err:
             log.warning(unwritten, kind=receipt.kind, error=type(err).__name__)
-            return CaseState.model_validate(row.state)
+            return CaseState.model_validate(state)
         try:
-            read_model.write_now(self.db, current)
+            await asyncio.to_thread(read_model.write_now, self.db, current)
         except SQLAlchemyError as err:
             log.warning(unwritten, kind=receipt.kind, error=type(err).__name__)
         return current.state
+
+    def _row_state(self, case_id: str) -> tuple[dict[str, Any], int]:
+        """The read model's state of a case (as stored) and the sequence number of its write."""
+        with self.db.reading() as session:
+            row = session.execute(select(Case.state, Case.state_seq).where(Case.id == case_id)).one()
+        return row.state, row.state_seq
 
     async def _workflow_read_model(self, case: Target) -> ReadModelSync:
         handle = self.client.get_workflow_handle(case.workflow_id)
@@ -355,10 +374,10 @@ class CaseService:
         behind (this process died between a decision and its write, v6) is told why it was
         refused, and the next list is right."""
         current = await self._workflow_read_model(case)
-        read_model.write_now(self.db, current)
+        await asyncio.to_thread(read_model.write_now, self.db, current)
         return current.state
 
-    def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
+    async def _not_taken(self, case: Target, err: RPCError, closed: str) -> Exception:
         """What to tell the person whose decision or intervention Temporal did not take.
 
         NOT_FOUND and FAILED_PRECONDITION come for a closed case, and also for an open one whose
@@ -368,8 +387,7 @@ class CaseService:
         written before its workflow completes)."""
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             return err
-        with self.db.reading() as session:
-            outcome = session.scalar(select(Case.outcome).where(Case.id == case.id))
+        outcome = await asyncio.to_thread(self._outcome, case.id)
         if outcome is not None or "completed" in err.message:
             return Rejected(f"case {case.reference} is closed; {closed}")
         return NotReady(
@@ -377,9 +395,13 @@ class CaseService:
             f"{err.message or err.status.name}); nothing was recorded; try again in a moment"
         )
 
+    def _outcome(self, case_id: str) -> str | None:
+        with self.db.reading() as session:
+            return session.scalar(select(Case.outcome).where(Case.id == case_id))
+
     # -- reading (scoped and audited) -----------------------------------------------------
     async def live_state(self, case_id_or_reference: str) -> CaseState:
-        case = self.resolve(case_id_or_reference)
+        case = await asyncio.to_thread(self.resolve, case_id_or_reference)
         handle = self.client.get_workflow_handle(case.workflow_id)
         return await handle.query(RepatriationWorkflow.state, result_type=CaseState)
 
@@ -535,7 +557,7 @@ class CaseService:
         ]
 
     async def intervene(self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor) -> CaseState:
-        case = self.target(actor, case_id_or_reference)
+        case = await asyncio.to_thread(self.target, actor, case_id_or_reference)
         if actor.role != Role.supervisor:
             raise Forbidden("only a supervisor intervenes on a case")
         try:
@@ -553,8 +575,10 @@ class CaseService:
                 cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             ) from err
         except RPCError as err:
-            raise self._not_taken(case, err, "no intervention") from err
-        self.audit(actor, f"intervention.{intervention.action}", case.id, intervention.justification)
+            raise await self._not_taken(case, err, "no intervention") from err
+        await asyncio.to_thread(
+            self.audit, actor, f"intervention.{intervention.action}", case.id, intervention.justification
+        )
         return state
 
     # -- unscoped, for the system's own robots and the local operator's CLI ------------------
