@@ -326,7 +326,7 @@ class CaseService:
             raise await self._not_taken(case, err, "no further decisions") from err
         await asyncio.to_thread(self.audit, actor, f"decision.{kind}", case.id, _summary(kind, decision))
         metrics.decision_made(actor.role, kind)
-        return await self.state_after(case, receipt)
+        return scope.visible_state(actor, await self.state_after(case, receipt))
 
     async def state_after(self, case: Target, receipt: DecisionReceipt) -> CaseState:
         """The case's state once a decision is recorded, and the read model brought up to it.
@@ -436,7 +436,7 @@ class CaseService:
     def detail_for(self, actor: Actor, case_id_or_reference: str) -> CaseDetail:
         case = self.case_for(actor, case_id_or_reference)
         self.audit(actor, "case.read", case.id)
-        state = CaseState.model_validate(case.state) if case.state else None
+        state = scope.visible_state(actor, CaseState.model_validate(case.state)) if case.state else None
         return CaseDetail(
             case_id=case.id,
             reference=case.reference,
@@ -451,18 +451,22 @@ class CaseService:
             timeline=state.history if state else [],
             state=state,
             survivor=scope.visible_profile(actor, case.profile),
-            documents=[document_info(doc, case.id) for doc in self.documents(case.id)],
+            documents=[document_info(doc, case.id) for doc in self.documents_of(actor, case.id)],
         )
 
     def documents_for(self, actor: Actor, case_id_or_reference: str) -> list[DocumentInfo]:
         case = self.case_for(actor, case_id_or_reference)
-        return [document_info(doc, case.id) for doc in self.documents(case.id)]
+        return [document_info(doc, case.id) for doc in self.documents_of(actor, case.id)]
+
+    def documents_of(self, actor: Actor, case_id: str) -> list[Document]:
+        """The case's documents the actor may read (a liaison: those the embassy is sent)."""
+        return [doc for doc in self.documents(case_id) if scope.visible_document(actor, doc.doc_type)]
 
     def document_file(self, actor: Actor, case_id_or_reference: str, document_id: str) -> Document:
         """A document of the case, or one naming it among others (an embassy request), which
         only those who may see every case it names may read: each of them is audited."""
         case = self.case_for(actor, case_id_or_reference)
-        doc = next((d for d in self.documents(case.id) if d.id == document_id), None)
+        doc = next((d for d in self.documents_of(actor, case.id) if d.id == document_id), None)
         if doc is None:
             raise NotFound(f"document {document_id} not found")
         if not doc.path:
@@ -490,7 +494,7 @@ class CaseService:
     def history_for(self, actor: Actor, case_id_or_reference: str) -> list[HistoryEntry]:
         case = self.case_for(actor, case_id_or_reference)
         self.audit(actor, "history.read", case.id)
-        state = CaseState.model_validate(case.state) if case.state else None
+        state = scope.visible_state(actor, CaseState.model_validate(case.state)) if case.state else None
         entries = [
             HistoryEntry(at=e.at, kind="stage", stage=e.stage, event=e.event, detail=e.detail)
             for e in (state.history if state else [])

@@ -33,7 +33,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from access import users
+from access import scope, users
 from access.actor import Actor
 from api.auth import SESSION_COOKIE, check_csrf, client_address, csrf_token, session_user_id, session_value
 from contracts import decisions as d
@@ -1159,7 +1159,7 @@ class EmbassyWait:
 async def read_model_state(request: Request, actor: Actor, case_id: str) -> CaseState | None:
     """The case's read-model state (stages, pending decisions, estimate: no personal data)."""
     row = await run_in_threadpool(service(request).case_for, actor, case_id)
-    return CaseState.model_validate(row.state) if row.state else None
+    return scope.visible_state(actor, CaseState.model_validate(row.state)) if row.state else None
 
 
 def embassy_waits(case: CaseSummary, state: CaseState | None) -> list[EmbassyWait]:

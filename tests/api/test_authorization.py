@@ -56,13 +56,20 @@ async def cases(api: Api) -> dict[str, str]:
 async def test_reads(api: Api, cases: dict[str, str]) -> None:
     for key, case_id in cases.items():
         doc = (await api.get("cw_a", f"/api/cases/{case_id}/documents")).json()[0]
+        assert doc["doc_type"] == "intake_consent"  # not for the embassy: its liaison reads 404
         for user in ROLE:
             for suffix in [*READS, f"/documents/{doc['document_id']}"]:
                 response = await api.get(user, f"/api/cases/{case_id}{suffix}")
-                expected = 200 if user in SEES[key] else 404
+                document = suffix.startswith("/documents/")
+                sees = user in SEES[key] and not (document and ROLE[user] == "liaison")
+                expected = 200 if sees else 404
                 assert response.status_code == expected, (user, key, suffix, response.text)
-                if expected == 404:  # exactly what a case that does not exist answers
-                    ghost = "00000000-0000-5000-8000-000000000000"
+                ghost = "00000000-0000-5000-8000-000000000000"
+                if expected == 404 and user in SEES[key]:  # what a document that does not exist answers
+                    absent = await api.get(user, f"/api/cases/{case_id}/documents/{ghost}")
+                    same = absent.json()["detail"].replace(ghost, doc["document_id"])
+                    assert response.json() == {"detail": same}
+                elif expected == 404:  # exactly what a case that does not exist answers
                     absent = await api.get(user, f"/api/cases/{ghost}{suffix.replace(case_id, ghost)}")
                     assert response.json() == {"detail": absent.json()["detail"].replace(ghost, case_id)}
             listed = (await api.get(user, "/api/cases")).json()["items"]
@@ -80,6 +87,51 @@ async def test_liaison_sees_only_consular_fields(api: Api, cases: dict[str, str]
         assert hidden not in survivor
     full = (await api.get("cw_a", f"/api/cases/{cases[VN]}")).json()["survivor"]
     assert full["shelter"] and full["phone"]
+
+
+async def test_liaison_reads_only_what_consular_work_needs(api: Api, cases: dict[str, str]) -> None:
+    """Of the case, its stages and decisions; not its costs (which tell of medical needs and
+    escorts), its funding, nor what people wrote about it (a hold's justification); of its
+    documents, those the embassy is sent. The caseworker's view of the same case has them all."""
+    case_id = cases[VN]
+    secret = "in hospital for surgery, test results pending"
+    for action, words in (("hold", secret), ("resume", "back at the shelter")):
+        body = {"action": action, "justification": words}
+        assert (await api.post("sup_a", f"/api/cases/{case_id}/interventions", body)).status_code == 200
+    attest = {"decision": "attest", "verified": True}
+    assert (await api.post("cw_a", f"/api/cases/{case_id}/identity", attest)).status_code == 200
+    await api.h.wait_document(case_id, "etd_application")
+    await api.h.wait_pending(case_id, DecisionKind.funding)
+    await api.h.wait_document(case_id, "identity_report")
+    hold = {"action": "hold", "justification": secret}
+    assert (await api.post("sup_a", f"/api/cases/{case_id}/interventions", hold)).status_code == 200
+
+    full = (await api.get("cw_a", f"/api/cases/{case_id}")).json()
+    assert full["state"]["estimate"] and full["state"]["hold_reason"] == secret
+    every = {d["doc_type"]: d for d in (await api.get("cw_a", f"/api/cases/{case_id}/documents")).json()}
+    assert {"intake_consent", "identity_report", "etd_application", "funding_request"} <= set(every)
+
+    response = await api.get("liaison_vnm", f"/api/cases/{case_id}")
+    assert response.status_code == 200 and secret not in response.text
+    state = response.json()["state"]
+    assert state["estimate"] is None and state["funding"] is None and state["hold_reason"] is None
+    assert state["on_hold"] is True  # that it is held is shown, not why
+    assert state["identity_verified"] is True and state["identity"]["checks"]
+    embassy = [e for e in state["history"] if e["stage"] in ("travel_documents", "embassy")]
+    assert any(e["detail"] == "etd_application v1" for e in embassy)
+    others = [e for e in state["history"] if e["stage"] not in ("travel_documents", "embassy")]
+    assert others and all(e["detail"] is None for e in others)
+    assert {d["doc_type"] for d in state["documents"]} == {"etd_application"}
+    listed = (await api.get("liaison_vnm", f"/api/cases/{case_id}/documents")).json()
+    assert [d["doc_type"] for d in listed] == ["etd_application"]
+    url = f"/api/cases/{case_id}/documents/{{}}"
+    application = await api.get("liaison_vnm", url.format(every["etd_application"]["document_id"]))
+    assert application.status_code == 200 and application.content.startswith(b"%PDF")
+    for doc_type in ("intake_consent", "identity_report", "funding_request"):
+        refused = await api.get("liaison_vnm", url.format(every[doc_type]["document_id"]))
+        assert refused.status_code == 404, doc_type
+    history = await api.get("liaison_vnm", f"/api/cases/{case_id}/history")
+    assert history.status_code == 200 and secret not in history.text
 
 
 async def test_decisions(api: Api, cases: dict[str, str]) -> None:
