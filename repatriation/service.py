@@ -29,7 +29,7 @@ from access import scope
 from access.actor import Actor
 from activities import read_model
 from contracts import decisions as d
-from contracts.interventions import Intervention
+from contracts.interventions import Intervention, Reassign
 from contracts.messages import CaseStart, DecisionReceipt, DocType, ReadModelSync
 from contracts.state import CaseState, DecisionKind, Role
 from contracts.survivor import CaseOpenRequest, SurvivorProfile, check_profile
@@ -45,7 +45,7 @@ from contracts.views import (
 from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
-from database.models import AuditEntry, Case, Document, DocumentCase, StuckFlag
+from database.models import AuditEntry, Case, Document, DocumentCase, StuckFlag, User
 from repatriation import metrics
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -568,6 +568,8 @@ class CaseService:
             intervention = INTERVENTION.validate_python({**payload, "decided_by": actor.name})
         except ValueError as err:
             raise Invalid(str(err)) from err
+        if isinstance(intervention, Reassign):
+            await asyncio.to_thread(self._check_assignee, case, intervention)
         handle = self.client.get_workflow_handle(case.workflow_id)
         try:
             state = await handle.execute_update(
@@ -584,6 +586,26 @@ class CaseService:
             self.audit, actor, f"intervention.{intervention.action}", case.id, intervention.justification
         )
         return state
+
+    def _check_assignee(self, case: Target, reassign: Reassign) -> None:
+        """Work goes only to someone who can do it: an active user of that role who may see the
+        case (a caseworker of its organisation; a liaison for its nationality)."""
+        to, role = reassign.to, reassign.role
+        with self.db.reading() as session:
+            user = session.scalar(select(User).where(User.name == to))
+            row = session.execute(
+                select(Case.organisation, Case.nationality).where(Case.id == case.id)
+            ).one()
+        if user is None:
+            raise Invalid(f"to: there is no user named {to!r}")
+        if user.disabled_at is not None:
+            raise Invalid(f"to: {to!r} is disabled")
+        if user.role != role:
+            raise Invalid(f"to: {to!r} is a {user.role}, not a {role}")
+        if role == Role.liaison and row.nationality not in (user.countries or []):
+            raise Invalid(f"to: {to!r} is not a liaison for {row.nationality}")
+        if role == Role.caseworker and user.organisation != row.organisation:
+            raise Invalid(f"to: {to!r} works for another organisation")
 
     # -- unscoped, for the system's own robots and the local operator's CLI ------------------
     def list_cases(

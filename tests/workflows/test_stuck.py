@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from access import users
 from access.actor import operator
 from contracts.messages import CaseStart
 from contracts.state import DecisionKind, Outcome, Role
 from database.models import AuditEntry, Case
-from repatriation.service import Forbidden, Rejected, case_reference, name_key
+from repatriation.service import Forbidden, Invalid, Rejected, case_reference, name_key
 from repatriation.synthetic import open_request
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
 from tests.journeys import approve_funding, open_case, person, through_embassy, through_identity
@@ -160,11 +161,26 @@ async def test_interventions_are_for_supervisors_and_audited(harness: Harness) -
     await h.service.intervene(case_id, {"action": "resume", "justification": "concern resolved"}, SUPERVISOR)
     assert stuck(h) == []
 
-    state = await h.service.intervene(
-        case_id,
-        {"action": "reassign", "role": "caseworker", "to": "cw-maya", "justification": "Anna on leave"},
-        SUPERVISOR,
-    )
+    reassign = {"action": "reassign", "role": "caseworker", "to": "cw-maya", "justification": "Anna on leave"}
+    # Work goes only to someone who can do it, named in the refusal; nothing is recorded then.
+    users.add_user(h.db, "cw-elsewhere", Role.caseworker, "Other NGO")
+    nationality = h.service.resolve(case_id).nationality
+    assert nationality != "PHL"
+    users.add_user(h.db, "liaison-phl", Role.liaison, ORG, ["PHL"])
+    before = (await h.state(case_id)).pending_of(DecisionKind.identity_attestation).assignee
+    assert before != "cw-maya"
+    for to, role, rule in (
+        ("cw-maya", "caseworker", "to: there is no user named 'cw-maya'"),
+        ("cw-elsewhere", "caseworker", "to: 'cw-elsewhere' works for another organisation"),
+        ("liaison-phl", "caseworker", "to: 'liaison-phl' is a liaison, not a caseworker"),
+        ("liaison-phl", "liaison", f"to: 'liaison-phl' is not a liaison for {nationality}"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            await h.service.intervene(case_id, {**reassign, "to": to, "role": role}, SUPERVISOR)
+        assert str(refused.value) == rule
+    assert (await h.state(case_id)).pending_of(DecisionKind.identity_attestation).assignee == before
+    users.add_user(h.db, "cw-maya", Role.caseworker, ORG)
+    state = await h.service.intervene(case_id, reassign, SUPERVISOR)
     assert state.pending_of(DecisionKind.identity_attestation).assignee == "cw-maya"
     await through_identity(h, case_id)
     await h.wait_pending(case_id, DecisionKind.funding)
