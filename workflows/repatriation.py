@@ -303,10 +303,16 @@ class RepatriationWorkflow:
 
     @choose_flight.validator
     def _v_flight(self, d: FlightChoice) -> None:
-        self._validate(
-            DecisionKind.flight_choice,
-            lambda: rules.flight_choice(self.j.state, d, self.j.start, self.j.opened_at),
-        )
+        def rule() -> None:
+            rules.flight_choice(self.j.state, d, self.j.start, self.j.opened_at)
+            # Between a choice and its booking the options stay on show: a second choice then
+            # would be kept for later and taken, unasked, after a refused booking.
+            if self.j.state.pending_of(DecisionKind.flight_choice) is None:
+                raise rules.DecisionRejected(
+                    "option_id: no flight choice is awaited now (the chosen flight is being booked)"
+                )
+
+        self._validate(DecisionKind.flight_choice, rule)
 
     @workflow.update
     async def confirm_departure(self, d: DepartureConfirmation) -> DecisionReceipt:

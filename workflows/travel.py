@@ -36,7 +36,11 @@ async def _book(j: Journey) -> None:
         await _offer_flights(j)
         choice = await j.await_decision(DecisionKind.flight_choice)
         assert isinstance(choice, FlightChoice)
-        option = next(o for o in j.state.flight_options if o.option_id == choice.option_id)
+        option = next((o for o in j.state.flight_options if o.option_id == choice.option_id), None)
+        if option is None:  # a choice made against an earlier offer: asked again, not stuck
+            refused = f"{choice.option_id} is no longer offered; choose another flight"
+            j.event(Stage.travel, "booking_refused", refused)
+            continue
         try:
             j.state.booking = await calls.book_flight(
                 BookFlight(

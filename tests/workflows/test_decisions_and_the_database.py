@@ -11,15 +11,17 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
+import pytest
 import structlog
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from contracts.state import DecisionKind
 from database.models import AuditEntry
+from repatriation.service import Rejected
 from tests.conftest import CASEWORKER, LIAISON, Harness, harness_for
 from tests.db_fixtures import _postgres_database
-from tests.journeys import approve_funding, open_case, through_identity
+from tests.journeys import approve_funding, open_case, through_embassy, through_identity
 from tests.workflows.test_durable_decisions import backstop_wrote, decided, row_state
 from workflows.journey import READ_MODEL_BACKSTOP
 
@@ -52,7 +54,7 @@ async def _decision_behind_a_lock(h: Harness) -> None:
         # This coroutine runs on the same event loop as the service: it sees Temporal take the
         # decision, then the service's append waiting for the lock, while the lock is held.
         await h.wait_for(case_id, lambda s: s.identity_verified is True, "the attestation taken")
-        waiting = await _wait_until_an_insert_waits(holder)
+        waiting = await _wait_until_an_insert_waits(holder, "audit")
         assert waiting, "the service's audit append never waited for the lock"
         assert not decision.done()
         holder.rollback()  # the lock let go
@@ -64,20 +66,55 @@ async def _decision_behind_a_lock(h: Harness) -> None:
     assert f"decision.{DecisionKind.identity_attestation}" in actions
 
 
-async def _wait_until_an_insert_waits(holder: psycopg.Connection) -> bool:
-    """Whether another session waits for the holder's lock, asked from a second connection."""
+async def _wait_until_an_insert_waits(holder: psycopg.Connection, table: str) -> bool:
+    """Whether another session waits for the holder's lock on ``table``, asked from a second
+    connection (while this event loop goes on)."""
     info = holder.info
     with psycopg.connect(host=info.host, port=info.port, user=info.user, dbname=info.dbname) as probe:
         for _ in range(600):
             row = probe.execute(
                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'audit' AND NOT l.granted"
+                "WHERE c.relname = %s AND NOT l.granted",
+                (table,),
             ).fetchone()
             probe.rollback()
             if row and row[0]:
                 return True
             await asyncio.sleep(0.02)
     return False
+
+
+async def test_a_second_flight_choice_while_the_first_is_booked_is_refused(time_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Between a flight choice and its booking the options stay on show. A second choice then
+    is refused: kept, it would be taken unasked after a refused booking, or name a flight no
+    longer offered and leave the case unable to go on."""
+    for database in _postgres_database():  # skipped when PostgreSQL does not answer
+        async with harness_for(time_env, tmp_path, database.url) as h:
+            await _second_choice_while_booking(h)
+
+
+async def _second_choice_while_booking(h: Harness) -> None:
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    offered = (await h.wait_pending(case_id, DecisionKind.flight_choice)).flight_options
+    assert len(offered) >= 2
+    first, second = offered[0].option_id, offered[1].option_id
+    url = make_url(h.db.url)
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=False
+    ) as holder:
+        holder.execute(f"SET idle_in_transaction_session_timeout = '{HOLDER_GIVES_UP}'")
+        holder.execute("LOCK TABLE bookings IN EXCLUSIVE MODE")  # the booking waits for it
+        await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": first}, CASEWORKER)
+        assert await _wait_until_an_insert_waits(holder, "bookings"), "the booking never started"
+        with pytest.raises(Rejected, match="option_id: no flight choice is awaited now"):
+            await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": second}, CASEWORKER)
+        holder.rollback()
+    state = await h.wait_for(case_id, lambda s: s.booking is not None, "the booking")
+    assert state.booking is not None and state.booking.option.option_id == first
+    assert decided(h, case_id).count(DecisionKind.flight_choice) == 1
 
 
 async def test_a_decision_whose_write_the_database_refuses_stands_and_is_written_by_the_case(
