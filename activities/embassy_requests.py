@@ -122,8 +122,16 @@ class EmbassyRequestActivities:
         earlier = self._earlier_requests(batch.case_ids, reference)
         applications = self._applications(batch.case_ids)
         with self.deps.db.reading() as session:
-            named = select(Case).where(Case.id.in_(batch.case_ids)).options(defer(Case.state))
-            cases = {c.id: c for c in session.scalars(named)}
+            named = (
+                select(Case, Case.state["closing"].as_string())
+                .where(Case.id.in_(batch.case_ids))
+                .options(defer(Case.state))
+            )
+            rows = session.execute(named).all()
+        cases = {case.id: case for case, _ in rows}
+        # A case closing (consent withdrawn, cancelled) is left out from the moment its read
+        # model says so, before its closure has written the outcome.
+        closing = {case.id: closes for case, closes in rows if closes}
         entries: list[RequestEntry] = []
         for case_id in batch.case_ids:
             case = cases.get(case_id)
@@ -132,8 +140,8 @@ class EmbassyRequestActivities:
                 continue
             if case is None:
                 result.failed[case_id] = "the case is not in the database"
-            elif case.outcome is not None:
-                result.skipped[case_id] = f"closed ({case.outcome})"
+            elif case.outcome is not None or case_id in closing:
+                result.skipped[case_id] = f"closed ({case.outcome or closing[case_id]})"
             elif case_id in earlier:
                 result.earlier[case_id] = earlier[case_id]
             elif existing is not None:

@@ -205,6 +205,11 @@ class CaseState(BaseModel):
     pending: list[PendingDecision] = Field(default_factory=list)
     outcome: Outcome | None = None
     outcome_reason: str | None = None
+    # Set the moment the case must stop (consent withdrawn, a refusal, a supervisor's cancel),
+    # before its closure has run: from the service's write of a withdrawal on, an embassy request
+    # leaves the case out (activities/embassy_requests.py), where ``outcome`` is set only once
+    # the closure (compensation, closure report) is done.
+    closing: Outcome | None = None
     identity: IdentityReport | None = None
     identity_verified: bool | None = None
     nationality_confirmed: bool | None = None

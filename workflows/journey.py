@@ -155,6 +155,7 @@ class Journey:
         """Stop the case: every waiting stage wakes and raises CaseStopped."""
         if self.stop is None:
             self.stop = (outcome, reason)
+            self.state.closing = outcome  # for the read model: nothing is sent about it any more
 
     def check_stop(self) -> None:
         if self.stop is not None:

@@ -6,13 +6,13 @@ a case twice nor mails twice."""
 from __future__ import annotations
 
 import subprocess
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -132,6 +132,46 @@ async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harnes
     await h.handle(leaves).result()
 
     await h.wait_pending(stays, DecisionKind.nationality)
+    (request,) = requests(h)
+    assert named(h, request.id) == {stays}
+    assert "TrầnThịHoa" not in flat_text(request.path)
+
+
+@pytest.mark.parametrize(
+    "harness", [{"embassy_request_window_seconds": 600, "embassy_request_quiet_seconds": 600}], indirect=True
+)
+async def test_a_withdrawal_leaves_the_case_out_before_its_closure_is_done(harness: Harness) -> None:
+    """Consent withdrawn while the case waits in its embassy's batch: the service's write of the
+    withdrawal marks the case closing, and a request sent from then on leaves it out, though its
+    closure (compensation, closure report, notice) has yet to write the outcome. In a mass release
+    the closure's paperwork waits behind hundreds of documents, while the batch goes out."""
+    h = harness
+    stays = await open_case(h, 0)
+    leaves = await open_case(h, 0, **HOA)
+    for case_id in (stays, leaves):
+        await through_identity(h, case_id)
+    for case_id in (stays, leaves):
+        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
+    with h.db.session() as s:
+        written = s.execute(select(Case.state, Case.outcome).where(Case.id == leaves)).one()
+    assert written.state["closing"] == "withdrawn"
+    await h.handle(leaves).result()
+    with h.db.session() as s:  # the row as the service's write left it, before the closure's
+        s.execute(update(Case).where(Case.id == leaves).values(state=written.state, outcome=written.outcome))
+
+    # What the batcher sends when its window closes: this batch names both.
+    sent = await ActivityEnvironment().run(
+        EmbassyRequestActivities(h.deps).send_embassy_request,
+        EmbassyRequestBatch(
+            request_reference="REQ-VNM-WITHDRAWN-1",
+            nationality="VNM",
+            organisation=ORG,
+            issued_on=date.today(),
+            case_ids=[stays, leaves],
+        ),
+    )
+    assert sent.sent == [stays] and sent.skipped == {leaves: "closed (withdrawn)"}
     (request,) = requests(h)
     assert named(h, request.id) == {stays}
     assert "TrầnThịHoa" not in flat_text(request.path)
