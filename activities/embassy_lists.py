@@ -111,7 +111,6 @@ class EmbassyListActivities:
         self, nationality: str, day: str, document_id: str, version: int, path: Path, count: int
     ) -> bool:
         """Mail the list once per version (a list that grew during the day goes out again)."""
-        key = f"list-{nationality}-{day}-v{version}"
         return send_once(
             self.deps,
             notice_id=f"list:{nationality}:{day}:v{version}",
@@ -124,5 +123,4 @@ class EmbassyListActivities:
                 "your verification of nationality and emergency travel documents."
             ),
             attachments=[(f"embassy-list-{nationality}-{day}-v{version}.pdf", path)],
-            key=key,
         )

@@ -8,10 +8,13 @@ the outbox nor lets a receiving server count it twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import smtplib
-from datetime import UTC, datetime
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -27,6 +30,7 @@ from database.engine import Database
 from database.models import Case, Document, NoticeRow
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
+from workflows.calls import NOTICE_DELIVERY
 
 
 def recipient(settings: Settings, role: Role, nationality: str) -> str:
@@ -37,13 +41,64 @@ def recipient(settings: Settings, role: Role, nationality: str) -> str:
     return settings.caseworkers_email
 
 
-def deliver(settings: Settings, message: EmailMessage, key: str) -> None:
+# How long one read or write to the mail server may take (the whole conversation may take
+# longer) when the caller sets no bound on the whole (the embassy's requests and lists, which
+# heartbeat and have minutes).
+SMTP_TIMEOUT = timedelta(seconds=20)
+
+
+class BoundedSMTP(smtplib.SMTP):
+    """An SMTP client whose whole conversation ends within ``within``, not each read or write:
+    each command and reply gets what is left of it. A slow server then fails the attempt before
+    the activity's start-to-close runs out, so a retry never starts while it is still taking
+    the message (see NOTICE in workflows/calls.py)."""
+
+    def __init__(self, host: str, port: int, within: timedelta) -> None:
+        self.within = within
+        self.ends = time.monotonic() + within.total_seconds()
+        super().__init__(host, port, timeout=within.total_seconds())
+
+    def _left(self) -> None:
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            self.close()
+            raise TimeoutError(f"smtp: the mail server took longer than {self.within} to take the message")
+        if self.sock is not None:
+            self.sock.settimeout(left)
+
+    def send(self, s: str | bytes) -> None:
+        self._left()
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        self._left()
+        return super().getreply()
+
+
+def deliver(settings: Settings, message: EmailMessage, key: str, within: timedelta | None = None) -> None:
+    """Mail ``message`` (or write it to the outbox). ``within``: how long the whole SMTP
+    conversation may take; None: SMTP_TIMEOUT for each read and write."""
     if settings.smtp_url:
         url = urlparse(settings.smtp_url)
-        with smtplib.SMTP(url.hostname or "127.0.0.1", url.port or 25, timeout=20) as smtp:
+        host, port = url.hostname or "127.0.0.1", url.port or 25
+        if within is None:
+            smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT.total_seconds())
+        else:
+            smtp = BoundedSMTP(host, port, within)
+        try:
+            # Credentials never cross the network in clear: with a user name, STARTTLS always,
+            # and a server that does not offer it is refused (smtplib.SMTPNotSupportedError).
+            if settings.smtp_starttls or url.username:
+                smtp.starttls(context=ssl.create_default_context())
             if url.username:
                 smtp.login(url.username, url.password or "")
             smtp.send_message(message)
+        finally:
+            # The server has the message once send_message has returned: a QUIT it answers late
+            # or wrongly must not fail the attempt, or the retry would mail it a second time.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
         return
     outbox: Path = settings.outbox_dir
     outbox.mkdir(parents=True, exist_ok=True)
@@ -51,6 +106,21 @@ def deliver(settings: Settings, message: EmailMessage, key: str) -> None:
     tmp = path.with_suffix(".eml.tmp")
     tmp.write_bytes(message.as_bytes())
     os.replace(tmp, path)
+
+
+def outbox_key(notice_id: str) -> str:
+    """What names a notice's outbox file and its Message-ID: its id's digest, or for an embassy's
+    daily list (``list:VNM:2026-12-01:v2``) the id itself, readable (``list-VNM-2026-12-01-v2``)."""
+    if notice_id.startswith("list:"):
+        return notice_id.replace(":", "-")
+    return hashlib.sha256(notice_id.encode()).hexdigest()[:32]
+
+
+def outbox_files(outbox: Path, notice_id: str) -> list[Path]:
+    """Where :func:`deliver` may have left a notice in the local outbox: its file, and the
+    temporary one of a write cut short (for the retention's purge)."""
+    key = outbox_key(notice_id)
+    return [outbox / f"{key}.eml", outbox / f"{key}.eml.tmp"]
 
 
 def already_sent(db: Database, notice_id: str) -> bool:
@@ -68,14 +138,15 @@ def send_once(
     subject: str,
     body: str,
     attachments: list[tuple[str, Path]],
-    key: str | None = None,
+    within: timedelta | None = None,
 ) -> bool:
     """Mail once per ``notice_id`` (True if this call sent it). ``attachments``: (file name,
-    PDF path). ``key`` names the outbox file and the Message-ID (default: from the notice id)."""
+    PDF path). The outbox file and the Message-ID are named by :func:`outbox_key`.
+    ``within``: how long the SMTP conversation may take in all (see :func:`deliver`)."""
     settings = deps.settings
     if already_sent(deps.db, notice_id):
         return False
-    key = key or hashlib.sha256(notice_id.encode()).hexdigest()[:32]
+    key = outbox_key(notice_id)
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
@@ -85,7 +156,7 @@ def send_once(
     message.set_content(body)
     for filename, path in attachments:
         message.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=filename)
-    deliver(settings, message, key)
+    deliver(settings, message, key, within)
     with deps.db.session() as session:
         if session.get(NoticeRow, notice_id) is None:
             session.add(
@@ -125,6 +196,7 @@ class NoticeActivities:
             subject=notice.subject,
             body=notice.body,
             attachments=[(f"{d.doc_type}-v{d.version}.pdf", Path(d.path)) for d in documents],
+            within=NOTICE_DELIVERY,
         )
         get_logger(case_id=notice.case_id, stage=case_stage).info(
             "notice sent", kind=notice.kind, to_role=notice.to_role

@@ -72,7 +72,14 @@ class Settings(BaseSettings):
 
     booking_failure_rate: float = Field(0.0, ge=0, le=1, description="Simulated provider faults.")
     booking_failure_seed: int | None = Field(None, description="Makes simulated faults repeatable.")
-    smtp_url: str | None = Field(None, description="smtp://host:port; default: .eml files in outbox.")
+    smtp_url: str | None = Field(
+        None, description="smtp://host:port (smtp://user:password@host:port); default: .eml files in outbox."
+    )
+    smtp_starttls: bool = Field(
+        False,
+        description="Encrypt the connection with STARTTLS before sending; always so when smtp_url has a "
+        "user name, so that credentials never cross in clear. Off for a local relay or the test sink.",
+    )
     mail_from: str = "repatriation@shelter.example"
     supervisors_email: str = "supervisors@shelter.example"
     caseworkers_email: str = "caseworkers@shelter.example"

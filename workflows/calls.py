@@ -67,6 +67,14 @@ QUICK = timedelta(seconds=15)
 RENDER = timedelta(seconds=30)
 # A consolidated request renders a page per few dozen survivors and attaches their applications.
 EMBASSY_REQUEST = timedelta(minutes=5)
+# A notice (send_notice) is mailed in one SMTP conversation that activities/notices.py ends
+# within NOTICE_DELIVERY, however slowly the server answers; the notice is marked sent only once
+# the server has it. An attempt that outran its start-to-close would be retried while the server
+# may still be taking the first copy, and the second attempt would mail it again: so an attempt
+# may run for the whole conversation and then some, for the database's reads and write around it.
+# (No heartbeat: it would let a worker that lost touch with Temporal be replaced mid-delivery.)
+NOTICE_DELIVERY = timedelta(seconds=30)
+NOTICE = NOTICE_DELIVERY + timedelta(seconds=30)
 # The long ones (a consolidated request, the embassies' daily lists) heartbeat
 # (activities/heartbeats.py): a worker killed while sending is noticed in seconds, not when the
 # minutes are up, so the survivors named do not wait for that.
@@ -153,7 +161,7 @@ async def send_embassy_request(batch: EmbassyRequestBatch, task_queue: str | Non
 
 
 async def send_notice(notice: Notice) -> None:
-    await _run("send_notice", notice)
+    await _run("send_notice", notice, timeout=NOTICE)
 
 
 async def run_identity_checks(request: IdentityCheckInput, local: bool = False) -> IdentityReport:
