@@ -371,10 +371,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             client = None
-        report = await purge(_db(settings), client, settings.temporal_namespace, days)
+        report = await purge(
+            _db(settings), client, settings.temporal_namespace, days, outbox=settings.outbox_dir
+        )
         print(
             f"purged {len(report.cases)} case(s) closed more than {days} days ago: "
-            f"{report.documents_removed} document file(s), {report.histories_deleted} workflow history(ies)"
+            f"{report.documents_removed} document file(s), {report.mails_removed} mail(s) in the "
+            f"outbox, {report.histories_deleted} workflow history(ies)"
         )
         return 0
 

@@ -5,8 +5,15 @@ times) for statistics, the documents' verification records (a printed letter can
 proven genuine), the ledger and bookings, and the audit trail with its chain intact (details,
 which may hold free text, are blanked; the chain covers their digests). Removed: the profile,
 the PDFs (the case's own and the consolidated ones naming it: the embassy requests and daily
-lists), decision payloads beyond their verdict, document numbers in the read model, and the
-workflow's history in Temporal.
+lists), decision payloads beyond their verdict, document numbers in the read model, the
+workflow's history in Temporal, and the mail about it left in the local outbox (the .eml files of
+its notices and of the consolidated mails naming it, which carry its name and those PDFs).
+
+A mail about several cases (an embassy request with each survivor's ETD application, a daily
+list) goes with the first of them purged, as its PDF does: it names this survivor, and a file
+cannot be purged of one person only. The other survivors' own notices and PDFs stay until their
+own purge. The notice rows stay (their ids are what keeps a notice from being sent twice, so a
+purged case is never mailed again); the subject of the case's own notices is blanked.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.notices import outbox_files
 from database import audit
 from database.engine import Database
-from database.models import AuditEntry, Case, DecisionRow, Document, DocumentCase
+from database.models import AuditEntry, Case, DecisionRow, Document, DocumentCase, NoticeRow
 from repatriation.logs import get_logger
 
 VERDICT_FIELDS = ("verified", "action", "confirmed", "issued", "approved", "source_id", "amount", "currency")
@@ -36,6 +44,7 @@ class PurgeReport:
     cases: list[str]
     documents_removed: int
     histories_deleted: int
+    mails_removed: int = 0
 
 
 def _age_band(born: str | None, on: date) -> str:
@@ -77,13 +86,34 @@ def _scrub_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def purge_case_data(db: Database, case_id: str, now: datetime) -> int:
-    """Remove one closed case's personal data in one transaction; returns documents removed."""
+def _mail_notice_id(doc: Document) -> str | None:
+    """The notice that mailed a document about several cases (activities/embassy_requests.py,
+    activities/embassy_lists.py)."""
+    if doc.doc_type == "embassy_request":
+        return f"embassy-request:{doc.subject}"
+    if doc.doc_type == "embassy_daily_list":
+        return f"list:{doc.subject}:v{doc.version}"
+    return None
+
+
+def _remove(paths: list[Path]) -> int:
     removed = 0
+    for path in paths:
+        if path.exists():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def purge_case_data(db: Database, case_id: str, now: datetime, outbox: Path | None = None) -> tuple[int, int]:
+    """Remove one closed case's personal data in one transaction; returns the document files and
+    the outbox mails removed."""
+    removed = mails = 0
+    notice_ids: set[str] = set()
     with db.session() as session:
         case = session.get(Case, case_id)
         if case is None or case.purged_at is not None:
-            return 0
+            return 0, 0
         closed = (case.closed_at or now).date()
         case.profile = anonymous_profile(case.profile or {}, closed)
         case.date_of_birth = date(1900, 1, 1)
@@ -103,6 +133,15 @@ def purge_case_data(db: Database, case_id: str, now: datetime) -> int:
                 Path(doc.path).unlink(missing_ok=True)
                 removed += 1
             doc.path = ""
+            if (notice_id := _mail_notice_id(doc)) is not None:
+                notice_ids.add(notice_id)
+        # Its notices (reminders, closure, an early single request), mailed with its PDFs.
+        for notice in session.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)):
+            notice_ids.add(notice.id)
+            notice.subject = PURGED
+        if outbox is not None:
+            for notice_id in sorted(notice_ids):
+                mails += _remove(outbox_files(outbox, notice_id))
         session.execute(update(AuditEntry).where(AuditEntry.case_id == case_id).values(detail=None))
         audit.append(
             session,
@@ -113,12 +152,20 @@ def purge_case_data(db: Database, case_id: str, now: datetime) -> int:
             detail=None,
             source="purge",
         )
-    return removed
+    return removed, mails
 
 
 async def purge(
-    db: Database, client: Client | None, namespace: str, older_than_days: int, now: datetime | None = None
+    db: Database,
+    client: Client | None,
+    namespace: str,
+    older_than_days: int,
+    now: datetime | None = None,
+    *,
+    outbox: Path | None,
 ) -> PurgeReport:
+    """``outbox``: the folder the workers write mail to as .eml files (settings.outbox_dir; looked
+    at with SMTP configured too, for the mail written before it was), None for none."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=older_than_days)
     with db.session() as session:
@@ -129,9 +176,11 @@ async def purge(
                 )
             )
         )
-    documents = histories = 0
+    documents = histories = mails = 0
     for case_id, workflow_id in due:
-        documents += purge_case_data(db, case_id, now)
+        files, sent = purge_case_data(db, case_id, now, outbox)
+        documents += files
+        mails += sent
         if client is not None:
             try:
                 await client.workflow_service.delete_workflow_execution(
@@ -144,4 +193,9 @@ async def purge(
                 if err.status != RPCStatusCode.NOT_FOUND:  # already removed by the namespace's retention
                     raise
         get_logger(case_id=case_id).info("case purged")
-    return PurgeReport(cases=[c for c, _ in due], documents_removed=documents, histories_deleted=histories)
+    return PurgeReport(
+        cases=[c for c, _ in due],
+        documents_removed=documents,
+        histories_deleted=histories,
+        mails_removed=mails,
+    )
