@@ -445,13 +445,21 @@ class Journey:
             return self.document_ids(DocType.funding_request)
         return []
 
+    def _notice_id(self, pending: PendingDecision, kind: str) -> str:
+        """The idempotency key of a reminder or an overdue notice (activities/notices.py sends a
+        notice once per id). It names the deadline as well as the wait: a supervisor who extends
+        the deadline moves ``deadline`` but not ``since``, and the escalation against the new
+        deadline is a new notice, to be mailed, while a retry of the same one is not."""
+        since, deadline = pending.since.isoformat(), pending.deadline.isoformat()
+        return f"{self.start.case_id}:{pending.kind}:{since}:{kind}:{deadline}"
+
     async def _remind(self, pending: PendingDecision) -> None:
         pending.reminders_sent += 1
         self.event(pending.stage, "reminder", f"{pending.kind} reminder sent to {pending.role}")
         await calls.send_notice(
             Notice(
                 case_id=self.start.case_id,
-                notice_id=f"{self.start.case_id}:{pending.kind}:{pending.since.isoformat()}:reminder",
+                notice_id=self._notice_id(pending, "reminder"),
                 kind="reminder",
                 to_role=pending.role,
                 subject=f"Reminder: case {self.state.reference} awaits your decision ({pending.kind})",
@@ -471,7 +479,7 @@ class Journey:
         await calls.send_notice(
             Notice(
                 case_id=self.start.case_id,
-                notice_id=f"{self.start.case_id}:{pending.kind}:{pending.since.isoformat()}:overdue",
+                notice_id=self._notice_id(pending, "overdue"),
                 kind="overdue",
                 to_role=Role.supervisor,
                 subject=f"Overdue: case {self.state.reference} ({pending.kind})",

@@ -1,0 +1,77 @@
+"""A deadline a supervisor extends is escalated again when the new one passes: the supervisors
+are mailed a second overdue notice, once (time-skipping server)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email import message_from_bytes
+
+from sqlalchemy import select
+
+from activities.notices import NoticeActivities
+from contracts.messages import Notice
+from contracts.state import DecisionKind, Role
+from database.models import NoticeRow
+from tests.conftest import SUPERVISOR, Harness
+from tests.journeys import open_case
+
+
+def overdue_mails(h: Harness) -> list[str]:
+    mails = [message_from_bytes(p.read_bytes()) for p in h.settings.outbox_dir.glob("*.eml")]
+    return sorted(str(m["Subject"]) for m in mails if str(m["Subject"]).startswith("Overdue"))
+
+
+def overdue_notices(h: Harness, case_id: str) -> list[NoticeRow]:
+    with h.db.session() as s:
+        rows = s.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id, NoticeRow.kind == "overdue"))
+        return sorted(rows, key=lambda n: n.sent_at)
+
+
+async def test_the_extended_deadline_is_escalated_again(isolated_harness: Harness) -> None:
+    h = isolated_harness
+    case_id = await open_case(h, 0)
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+
+    await h.env.sleep(timedelta(days=7, hours=1))  # past the first deadline
+    await h.wait_for(case_id, lambda s: sum(e.event == "overdue" for e in s.history) == 1, "overdue")
+    await h.wait_for(case_id, lambda s: len(overdue_notices(h, case_id)) == 1, "the first overdue notice")
+    assert len(overdue_mails(h)) == 1
+
+    state = await h.service.intervene(
+        case_id,
+        {
+            "action": "extend_deadline",
+            "kind": "identity_attestation",
+            "days": 2,
+            "justification": "the caseworker was ill, two more days",
+        },
+        SUPERVISOR,
+    )
+    pending = state.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and not pending.overdue
+
+    await h.env.sleep(timedelta(days=2, hours=2))  # past the extended deadline
+    state = await h.wait_for(
+        case_id, lambda s: sum(e.event == "overdue" for e in s.history) == 2, "the second overdue"
+    )
+    await h.wait_for(case_id, lambda s: len(overdue_notices(h, case_id)) == 2, "the second overdue notice")
+    first, second = overdue_notices(h, case_id)
+    assert first.id != second.id and first.to_address == second.to_address == h.settings.supervisors_email
+    mails = overdue_mails(h)
+    assert len(mails) == 2 and all(state.reference in m for m in mails)
+
+    # A retry of the second escalation (the same notice, as Temporal would retry the activity)
+    # mails nothing more.
+    pending = state.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and pending.overdue
+    NoticeActivities(h.deps).send_notice(
+        Notice(
+            case_id=case_id,
+            notice_id=second.id,
+            kind="overdue",
+            to_role=Role.supervisor,
+            subject=second.subject,
+            body="a retry",
+        )
+    )
+    assert len(overdue_mails(h)) == 2 and len(overdue_notices(h, case_id)) == 2
