@@ -6,7 +6,7 @@ reaches the workflow's history.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from temporalio import workflow
 
@@ -28,6 +28,11 @@ with workflow.unsafe.imports_passed_through():
 
 class DecisionRejected(ValueError):
     pass
+
+
+# How far ahead of the workflow's clock a departure or an arrival may be recorded: the clock of
+# whoever types it may run a few minutes fast.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -141,16 +146,59 @@ def flight_choice(state: CaseState, d: FlightChoice, start: CaseStart, opened: d
         )
 
 
-def departure(state: CaseState, d: DepartureConfirmation) -> None:
+def _new_decision(now: datetime | None) -> datetime | None:
+    """The workflow's time, to check a decision's times against; None while replaying.
+
+    Validators do not run on replay, but a decision is checked again as it takes effect, and that
+    runs on replay too: a time a case accepted before it was checked (a departure in the future)
+    takes effect again as it was recorded, instead of being refused, which would make the case
+    wait for ever for a decision it has in its history. Nothing a decision accepted by these
+    checks is measured against changes before it takes effect (time only moves on, the departure
+    is confirmed once), so leaving them out on replay refuses nothing they accepted."""
+    if workflow.unsafe.is_replaying():
+        return None
+    return now or workflow.now()
+
+
+def _utc(at: datetime) -> datetime:
+    """A time without a zone is taken as UTC, the zone of every time the case keeps."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def departure(state: CaseState, d: DepartureConfirmation, now: datetime | None = None) -> None:
+    """``now``: the workflow's time (default: workflow.now())."""
     _not_closed(state)
     _require(state.departed_at is None, "departure was already confirmed")
     _require(state.booking is not None, "no flight is booked yet")
+    now = _new_decision(now)
+    if d.departed_at is not None and now is not None:
+        departed = _utc(d.departed_at)
+        _require(
+            departed <= now + CLOCK_SKEW,
+            f"departed_at: {departed:%Y-%m-%d %H:%M} UTC is in the future; "
+            "confirm a departure once it has happened",
+        )
 
 
-def arrival(state: CaseState, d: ArrivalConfirmation) -> None:
+def arrival(state: CaseState, d: ArrivalConfirmation, now: datetime | None = None) -> None:
+    """``now``: the workflow's time (default: workflow.now())."""
     _not_closed(state)
     _require(state.arrived_at is None, "arrival was already confirmed")
     _require(state.departed_at is not None, "departure has not been confirmed yet")
+    assert state.departed_at is not None
+    now = _new_decision(now)
+    if d.arrived_at is not None and now is not None:
+        arrived, departed = _utc(d.arrived_at), _utc(state.departed_at)
+        _require(
+            arrived >= departed,
+            f"arrived_at: {arrived:%Y-%m-%d %H:%M} UTC is before the departure at "
+            f"{departed:%Y-%m-%d %H:%M} UTC",
+        )
+        _require(
+            arrived <= now + CLOCK_SKEW,
+            f"arrived_at: {arrived:%Y-%m-%d %H:%M} UTC is in the future; "
+            "confirm an arrival once it has happened",
+        )
 
 
 def consent_withdrawal(state: CaseState, d: ConsentWithdrawal) -> None:
