@@ -513,8 +513,13 @@ class CaseService:
         if case_id is not None:
             query = query.where(AuditEntry.case_id == case_id)
         else:
+            # Entries about no case (sign-ins, the codec) are the organisation's own staff's.
             visible = scope.restrict(actor, select(Case.id)).scalar_subquery()
-            query = query.where((AuditEntry.case_id.in_(visible)) | AuditEntry.case_id.is_(None))
+            colleagues = select(User.name).where(User.organisation == actor.organisation).scalar_subquery()
+            query = query.where(
+                AuditEntry.case_id.in_(visible)
+                | (AuditEntry.case_id.is_(None) & AuditEntry.actor.in_(colleagues))
+            )
         with self.db.reading() as session:
             return [AuditRecord.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 

@@ -134,6 +134,18 @@ async def test_liaison_reads_only_what_consular_work_needs(api: Api, cases: dict
     assert history.status_code == 200 and secret not in history.text
 
 
+async def test_a_supervisor_reads_the_audit_of_their_own_organisation(api: Api) -> None:
+    """Entries about no case (the codec used, sign-ins) name a member of staff and where from:
+    each organisation's supervisors read their own staff's, not another organisation's."""
+    payloads = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "InRlc3Qi"}]}
+    for supervisor in ("sup_a", "sup_b"):
+        sealed = (await api.post(supervisor, "/codec/encode", payloads)).json()
+        assert (await api.post(supervisor, "/codec/decode", sealed)).status_code == 200
+    for reader, colleague, stranger in (("sup_a", "sup_a", "sup_b"), ("sup_b", "sup_b", "sup_a")):
+        actors = {entry["actor"] for entry in (await api.get(reader, "/api/audit")).json()}
+        assert colleague in actors and stranger not in actors, (reader, actors)
+
+
 async def test_decisions(api: Api, cases: dict[str, str]) -> None:
     for key, case_id in cases.items():
         for path, body, role in DECISIONS:
