@@ -25,7 +25,7 @@ from database import ledger
 from database.engine import Database
 from repatriation.service import CaseService
 from repatriation.settings import Settings
-from repatriation.temporal import running_workers
+from repatriation.temporal import WorkerTuning, running_workers
 from workflows.repatriation import RepatriationWorkflow
 
 ORG = "Test Shelter"
@@ -133,14 +133,18 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
 
 @contextlib.asynccontextmanager
 async def harness_for(
-    env: WorkflowEnvironment, tmp_path: Path, database_url: str | None = None, **overrides: object
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    database_url: str | None = None,
+    tuning: WorkerTuning | None = None,
+    **overrides: object,
 ) -> AsyncIterator[Harness]:
     """A worker with its own task queue, data folder and database, on the given Temporal env."""
     settings = make_settings(tmp_path, database_url, **overrides)
     deps = Deps.from_settings(settings)
     ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
     try:
-        async with running_workers(env.client, deps):
+        async with running_workers(env.client, deps, tuning):
             try:
                 yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db, deps)
             finally:

@@ -85,6 +85,18 @@ V6 = "v6-decisions-take-effect-in-the-task-that-accepts-them"
 # model stays behind when that write failed (the process died, the database refused it).
 V7 = "v7-a-decision-written-by-the-case-within-a-backstop"
 READ_MODEL_BACKSTOP = timedelta(seconds=30)
+# The eighth: which workflow task took a decision is counted by the case itself, not read from the
+# history's length. v6 and v7 compared workflow.info().get_current_history_length() with its value
+# when the decision was taken; a worker that rebuilt a case from its history (restarted, or the
+# case evicted from its cache) could see that length change at another point than the worker
+# that ran it, and so start or cancel a timer in another order: a case of the fault test
+# (tests/stack/test_faults.py) failed every workflow task from then on ("TimerMachine in state
+# StartCommandCreated ... TimerCanceled"). Now a decision raises a counter, and a case that must
+# wait for its decision's task to be recorded waits for a timer of a millisecond started after
+# it (ACCEPTANCE): its firing is a later task by construction, whatever the worker saw. Its cost:
+# the task of that timer after each decision the case writes itself (the service writes it
+# first, v6). Cases opened before it replay and carry on as they began.
+V8 = "v8-a-decision-s-task-counted-by-the-case"
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
 
@@ -112,7 +124,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v7 = workflow.patched(V7)
+        self.v8 = workflow.patched(V8)
+        self.v7 = self.v8 or workflow.patched(V7)
         self.v6 = self.v7 or workflow.patched(V6)
         self.v5 = self.v6 or workflow.patched(V5)
         self.v3 = self.v5 or workflow.patched(V3)
@@ -124,7 +137,10 @@ class Journey:
         self._written = 0
         self._upserted: tuple[str, bool, datetime | None] | None = None
         self._unrecorded: list[DecisionRecord] = []  # v6: decisions the writer has yet to write
-        self._decided_in: int | None = None  # v6: the workflow task that took the last decision
+        self._decided_in: int | None = None  # v6, v7: the workflow task that took the last decision
+        self._decisions_taken = 0  # v8: decisions (and interventions) taken so far
+        self._decisions_settled = 0  # v8: of them, those whose task Temporal has recorded
+        self._settling: asyncio.Task[None] | None = None  # v8: the timer that settles them
         self.embassy_answer: EmbassyRequestSent | None = None
 
     @property
@@ -196,20 +212,44 @@ class Journey:
         """Called as a decision (or an intervention) takes effect: this workflow task completes
         with the Update's acceptance, and until it has, no local activity with an effect outside
         the workflow may run (:meth:`settled`)."""
+        if self.v8:
+            self._decisions_taken += 1
+            return
         self._decided_in = workflow.info().get_current_history_length()
 
     def settled(self) -> bool:
-        """True unless this workflow task took a decision (v6). A later task begins only once
-        Temporal has recorded this one, the acceptance with it."""
+        """True unless a decision was taken in a workflow task that Temporal may not have
+        recorded yet. v8: unless a decision came after the last timer started for it fired (a
+        timer fires in a later task than the one that started it, so that one is recorded); v6
+        and v7: unless the history's length is still what it was when the decision was taken."""
+        if self.v8:
+            return self._decisions_settled >= self._decisions_taken
         return self._decided_in is None or workflow.info().get_current_history_length() != self._decided_in
+
+    async def _settle(self) -> None:
+        """v8: until every decision's task is recorded, each waiter sharing one timer at a time."""
+        while not self.settled():
+            if self._settling is None or self._settling.done():
+                self._settling = asyncio.create_task(self._settle_once())
+            await self._settling
+
+    async def _settle_once(self) -> None:
+        taken = self._decisions_taken
+        await workflow.sleep(ACCEPTANCE)
+        self._decisions_settled = max(self._decisions_settled, taken)
 
     async def after_decision_task(self) -> None:
         """Before a local activity with an effect outside the workflow that the case waits for:
         if this task took a decision, a timer of a millisecond lets the task complete first."""
-        if not self.settled():
+        if self.v8:
+            await self._settle()
+        elif not self.settled():
             await workflow.sleep(ACCEPTANCE)
 
     async def _next_task(self) -> None:
+        if self.v8:
+            await self._settle()
+            return
         if not self.v7:
             await workflow.wait_condition(self.settled)
             return
@@ -251,7 +291,7 @@ class Journey:
             await workflow.wait_condition(lambda: True)
             # v6: not in a task that took a decision; the write waits for the case's next task
             # (the service has written it meanwhile), or for a timer if someone waits for it;
-            # v7: for READ_MODEL_BACKSTOP at most.
+            # v7: for READ_MODEL_BACKSTOP at most; v8: for the settling timer's task.
             if not self.settled():
                 await self._next_task()
             sync = self.read_model()

@@ -28,7 +28,7 @@ from database.models import Case, DecisionRow
 from repatriation.service import Rejected, Target
 from tests.conftest import CASEWORKER, LIAISON, Harness
 from tests.journeys import approve_funding, open_case, through_embassy, through_identity
-from workflows.journey import ACCEPTANCE, READ_MODEL_BACKSTOP
+from workflows.journey import ACCEPTANCE
 from workflows.repatriation import RepatriationWorkflow
 
 ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
@@ -87,20 +87,21 @@ async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_o
     events = list((await h.handle(case_id).fetch_history()).events)
     accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED]
     assert len(accepted) == 4  # identity attestation, funding approval, nationality, ETD
-    completed_at_once = 0
+    completed_at_once = settling_timers = 0
     for index in accepted:
         with_it, later = after_acceptance(events, index)
         kinds = {e.event_type for e in with_it}
-        # No timer before the decision takes effect (those started are the next wait's
-        # deadlines, of days), and nothing written outside the workflow.
-        assert not [e for e in with_it if acceptance_timer(e)]
+        # Nothing written outside the workflow in the task that took the decision.
         assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
-        # The workflow writes what it decided in a later task.
+        # The workflow writes what it decided in a later task: v8, that of a timer of a
+        # millisecond started once the decision took effect (the funding approval's in the
+        # task where its funds are committed).
         assert "sync_read_model" in {local_activity(e) for e in later}
         completed_at_once += COMPLETED in kinds
+        settling_timers += any(acceptance_timer(e) for e in with_it)
     # Every decision completes in its accepting task but the funding approval, which first
     # commits the funds (an activity).
-    assert completed_at_once == 3
+    assert completed_at_once == 3 and settling_timers == 3
     assert sorted(decided(h, case_id)) == sorted(
         [DecisionKind.identity_attestation, DecisionKind.funding, DecisionKind.nationality, DecisionKind.etd]
     )
@@ -157,13 +158,11 @@ async def test_a_decision_the_service_never_wrote_is_written_by_the_workflow(har
     assert DecisionKind.nationality in decided(h, case_id)
 
 
-async def test_a_decision_nothing_follows_is_written_by_the_case_within_the_backstop(
-    isolated_harness: Harness,
-) -> None:
-    """v7: after the nationality is confirmed the case only waits for the embassy's ETD decision,
-    days away. Should the service's write never come, the case writes the decision itself once
-    READ_MODEL_BACKSTOP has passed (a timer started with the decision), not at the next reminder."""
-    h = isolated_harness
+async def test_a_decision_nothing_follows_is_written_by_the_case_at_once(harness: Harness) -> None:
+    """After the nationality is confirmed the case only waits for the embassy's ETD decision,
+    days away. Should the service's write never come, the case writes the decision itself in the
+    task of the timer that settles it (v8), not at the next reminder."""
+    h = harness
     case_id = await open_case(h, 0)
     await through_identity(h, case_id)
     await approve_funding(h, case_id)
@@ -171,14 +170,10 @@ async def test_a_decision_nothing_follows_is_written_by_the_case_within_the_back
     await h.handle(case_id).execute_update(
         RepatriationWorkflow.decide_nationality, NationalityDecision(confirmed=True, decided_by="liaison-any")
     )
-    state, _ = row_state(h, case_id)
-    assert state.pending_of(DecisionKind.nationality) is not None  # the service did not write it
-
-    await h.env.sleep(READ_MODEL_BACKSTOP)
-    # The backstop's timer, started in the task that took the decision, fires and its task writes.
+    # The settling timer, started in the task that took the decision, fires and its task writes.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
-    while not backstop_wrote(list((await h.handle(case_id).fetch_history()).events)):
+    while not settled_and_wrote(list((await h.handle(case_id).fetch_history()).events)):
         assert loop.time() < deadline, "the case never wrote the decision"
         await asyncio.sleep(0.05)
     state, _ = row_state(h, case_id)
@@ -187,16 +182,13 @@ async def test_a_decision_nothing_follows_is_written_by_the_case_within_the_back
     assert DecisionKind.nationality in decided(h, case_id)
 
 
-def backstop_wrote(events: list[HistoryEvent]) -> bool:
-    """The last decision's task started the backstop's timer, it fired, and a write followed."""
+def settled_and_wrote(events: list[HistoryEvent]) -> bool:
+    """The last decision's task started the timer that settles it (v8), the timer fired, and the
+    case's write followed, with nothing written outside the workflow in the decision's task."""
     accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED][-1]
     with_it, _ = after_acceptance(events, accepted)
-    (started,) = [
-        e
-        for e in with_it
-        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-        and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == READ_MODEL_BACKSTOP
-    ]
+    assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
+    (started,) = [e for e in with_it if acceptance_timer(e)]
     timer_id = started.timer_started_event_attributes.timer_id
     fired = [
         i
