@@ -24,6 +24,7 @@ from booking.provider import BookingProvider
 from booking.simulated import SimulatedProvider
 from database.engine import Database, database_for
 from documents.frames import read_frame, write_frame
+from documents.sealed import Sealer
 from repatriation.settings import Settings
 
 
@@ -218,6 +219,7 @@ class Deps:
     settings: Settings
     db: Database
     provider: BookingProvider
+    sealer: Sealer
     render_pool: RenderPool | None = None
     _local: threading.local = field(default_factory=threading.local)
 
@@ -242,7 +244,8 @@ class Deps:
         pool = None
         if render_processes > 0:
             pool = RenderPool(render_processes, render_idle_seconds, render_nice)
-        return cls(settings=settings, db=db, provider=provider, render_pool=pool)
+        sealer = Sealer.for_settings(settings)
+        return cls(settings=settings, db=db, provider=provider, sealer=sealer, render_pool=pool)
 
     def renderer(self) -> Any:
         """One renderer per worker thread: templates and fonts are loaded once per thread."""

@@ -27,7 +27,7 @@ AWAITED_FROM_EMBASSY = ("nationality", "etd")
 class EmbassyListActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir, deps.sealer)
 
     def _awaiting(self) -> dict[str, list[ListEntry]]:
         by_country: dict[str, list[ListEntry]] = defaultdict(list)

@@ -51,7 +51,7 @@ def batcher_id(task_queue: str, nationality: str, organisation: str) -> str:
 class EmbassyRequestActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir, deps.sealer)
 
     def _case_keys(self, case_id: str) -> tuple[str, str]:
         with self.deps.db.reading() as session:

@@ -154,8 +154,9 @@ def send_once(
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<{key}@repatriation>"
     message.set_content(body)
-    for filename, path in attachments:
-        message.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=filename)
+    for filename, path in attachments:  # sealed at rest (documents/sealed.py), sent opened
+        pdf = deps.sealer.read(path)
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     deliver(settings, message, key, within)
     with deps.db.session() as session:
         if session.get(NoticeRow, notice_id) is None:

@@ -18,7 +18,7 @@ from repatriation.logs import get_logger
 class PaperworkActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.store = DocumentStore(deps.db, deps.settings.documents_dir)
+        self.store = DocumentStore(deps.db, deps.settings.documents_dir, deps.sealer)
 
     @activity.defn(name="render_document")
     def render_document(self, request: RenderRequest) -> DocumentRef:

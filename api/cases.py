@@ -8,12 +8,10 @@ the validator's message when the decision does not fit the case, 404 for a case 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from access.actor import Actor
@@ -22,6 +20,7 @@ from api.bodies import KIND_OF, EmbassyBody, FundingBody, IdentityBody, TravelBo
 from contracts.state import CaseState, Stage
 from contracts.survivor import CaseOpenRequest
 from contracts.views import AuditRecord, CaseDetail, CasePage, DocumentInfo, HistoryEntry
+from database.models import Document
 from repatriation.service import CaseService
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -115,21 +114,31 @@ def documents(case_id: str, actor: ActorDep, svc: ServiceDep) -> list[DocumentIn
     return svc.documents_for(actor, case_id)
 
 
-@router.get("/cases/{case_id}/documents/{document_id}", response_class=FileResponse)
+def pdf_download(doc: Document, pdf: bytes) -> Response:
+    """A document's PDF as a download, never kept by a cache on the way."""
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{doc.doc_type}-v{doc.version}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/cases/{case_id}/documents/{document_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 def document(
     case_id: str,
     document_id: Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")],
     actor: ActorDep,
     svc: ServiceDep,
-) -> FileResponse:
+) -> Response:
     """The PDF. Only documents of a case the caller may see."""
-    doc = svc.document_file(actor, case_id, document_id)
-    return FileResponse(
-        Path(doc.path),
-        media_type="application/pdf",
-        filename=f"{doc.doc_type}-v{doc.version}.pdf",
-        headers={"Cache-Control": "no-store"},
-    )
+    return pdf_download(*svc.document_pdf(actor, case_id, document_id))
 
 
 @router.get("/cases/{case_id}/history", response_model=list[HistoryEntry])

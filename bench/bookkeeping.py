@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ from activities.profiles import load_case, parse_profile
 from bench.survivors import open_request, survivors
 from database.engine import Database
 from database.models import Case
+from documents.sealed import Sealer
 from documents.store import DocumentStore, input_hash
 
 PDF = b"%PDF-1.7\n" + bytes(48_000)  # about a rendered page's size
@@ -81,7 +83,7 @@ def _cpu_ms(operation: Callable[[str], Any], ids: list[str]) -> float:
 
 def measure(cases: int, folder: Path) -> dict[str, float]:
     db = Database(f"sqlite:///{folder / 'app.db'}", "create")
-    store = DocumentStore(db, folder / "documents")
+    store = DocumentStore(db, folder / "documents", Sealer({"bench": os.urandom(32)}, "bench"))
     today = datetime.now(UTC).date()
     ids = _cases(db, cases, today)
 

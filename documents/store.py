@@ -1,4 +1,5 @@
-"""The document store: PDFs in the data folder, one row per version in the database.
+"""The document store: PDFs in the data folder, sealed (encrypted, documents/sealed.py), one row
+per version in the database.
 
 A document is identified by (case, type, version). Its *input hash* covers everything that
 went into it (the profile, the workflow's facts, the issue date); rendering again with the same
@@ -10,7 +11,8 @@ overlaps its first attempt renders nothing. Across processes the database decide
 unique (case, type, version) constraint lets one row in, the other attempt returns that row when
 it had the same input, and raises (so the activity retries and makes the next version) when it
 had another. The PDF is written to a private temporary file and moved into place only by the
-attempt whose row went in, so the file on disk always matches the row's ``sha256``.
+attempt whose row went in, so the file on disk always matches the row's ``sha256`` (of the PDF,
+once opened).
 
 The verification code is what a reader types or scans to check a printed document (see
 :mod:`documents.verify`): ten characters of the RFC 4648 base32 alphabet (A-Z, 2-7), printed
@@ -36,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.state import DocumentRef
 from database.engine import Database
 from database.models import Document, DocumentCase
+from documents.sealed import SUFFIX, Sealer
 
 DOCUMENT_NAMESPACE = uuid.UUID("5b7f3c1e-2f0a-4c39-9d8e-6a1d2c3b4a59")
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
@@ -132,9 +135,12 @@ def _latest_row(db: Database, case_id: str | None, doc_type: str, subject: str) 
 
 
 class DocumentStore:
-    def __init__(self, db: Database, root: Path) -> None:
+    """``sealer`` encrypts each file it writes (documents/sealed.py); :meth:`read` opens one."""
+
+    def __init__(self, db: Database, root: Path, sealer: Sealer) -> None:
         self.db = db
         self.root = root
+        self.sealer = sealer
         # A fixed set of locks, picked by (case, type): bounded memory, no global serialisation.
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
@@ -194,9 +200,9 @@ class DocumentStore:
         pdf = render(version, code)
         folder = self.root / case_id if case_id else self.root / "embassy-lists" / subject.replace(":", "-")
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{doc_type}-v{version}.pdf"
+        path = folder / f"{doc_type}-v{version}.pdf{SUFFIX}"
         tmp = folder / f".{doc_type}-v{version}.{uuid.uuid4().hex}.tmp"
-        tmp.write_bytes(pdf)
+        tmp.write_bytes(self.sealer.seal(pdf))
         ref = DocumentRef(
             document_id=str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{owner}:{doc_type}:{version}")),
             doc_type=doc_type,
@@ -243,6 +249,10 @@ class DocumentStore:
         finally:
             tmp.unlink(missing_ok=True)
         return ref
+
+    def read(self, path: str | Path) -> bytes:
+        """A stored document's PDF, opened (one stored before sealing is read as it is)."""
+        return self.sealer.read(Path(path))
 
     def find(self, doc_type: str, subject: str) -> Document | None:
         """The latest version of a document about several cases, by its subject."""

@@ -239,7 +239,25 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     print("  documents:")
     for doc in service.documents(case.id):
         mark = " (superseded)" if doc.superseded else ""
-        print(f"    {doc.doc_type:<20} v{doc.version}  {doc.verification_code}  {doc.path}{mark}")
+        print(f"    {doc.doc_type:<20} v{doc.version}  {doc.verification_code}  {doc.id}{mark}")
+    print("  (sealed at rest: repatriation case document CASE DOCUMENT_ID --out FILE.pdf writes one out)")
+    return 0
+
+
+def cmd_case_document(args: argparse.Namespace) -> int:
+    """A document's PDF, opened, into a file: as any read, scoped and audited."""
+    from repatriation.service import CaseService, ServiceError
+
+    settings = _settings(args)
+    service = CaseService(settings, None, _db(settings))  # type: ignore[arg-type]
+    try:
+        doc, pdf = service.document_pdf(_actor(args, Role.caseworker), args.case, args.document_id)
+    except ServiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 4
+    out = Path(args.out)
+    out.write_bytes(pdf)
+    print(f"{doc.doc_type} v{doc.version} written to {out}")
     return 0
 
 
@@ -443,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = case.add_parser("show", help="a case's stage, pending decisions, timeline and documents")
     p.add_argument("case", help="case id or reference")
     p.set_defaults(func=cmd_case_show)
+    p = case.add_parser("document", help="write one of a case's documents out as a PDF (audited)")
+    p.add_argument("case", help="case id or reference")
+    p.add_argument("document_id", help="as `case show` lists them")
+    p.add_argument("--out", required=True, help="the PDF file to write")
+    p.add_argument("--as", dest="actor", help="your user name (default: the login name)")
+    p.set_defaults(func=cmd_case_document)
 
     identity = sub.add_parser("identity", help="caseworker: identity decisions").add_subparsers(
         dest="x", required=True

@@ -86,6 +86,10 @@ async def run_demo(settings: Settings, stop: asyncio.Event, duplicate: bool = Tr
         for case in service.list_cases(limit=1000):
             print(f"  {case.reference} ({case.outcome})")
             for doc in service.documents(case.id):
-                print(f"    {doc.doc_type:<20} v{doc.version}  {doc.path}")
+                print(f"    {doc.doc_type:<20} v{doc.version}  {doc.id}")
+        print(
+            "Documents are sealed at rest: open them in the web pages, or write one out with "
+            "`repatriation case document CASE DOCUMENT_ID --out FILE.pdf`."
+        )
         print(f"Mail sent (outbox): {settings.outbox_dir.resolve()}")
     return 0

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -46,6 +47,7 @@ from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
 from database.models import AuditEntry, Case, Document, DocumentCase, StuckFlag, User
+from documents.sealed import Sealer
 from repatriation import metrics
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -141,6 +143,7 @@ class CaseService:
         self.settings = settings
         self.client = client
         self.db = db
+        self.sealer = Sealer.for_settings(settings)
 
     def audit(self, actor: Actor, action: str, case_id: str | None, detail: str | None = None) -> None:
         with self.db.session() as session:
@@ -490,6 +493,13 @@ class CaseService:
                     source=actor.source,
                 )
         return doc
+
+    def document_pdf(
+        self, actor: Actor, case_id_or_reference: str, document_id: str
+    ) -> tuple[Document, bytes]:
+        """:meth:`document_file` and its PDF, opened (the file is sealed at rest)."""
+        doc = self.document_file(actor, case_id_or_reference, document_id)
+        return doc, self.sealer.read(Path(doc.path))
 
     def history_for(self, actor: Actor, case_id_or_reference: str) -> list[HistoryEntry]:
         case = self.case_for(actor, case_id_or_reference)

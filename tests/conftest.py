@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from activities.deps import Deps
 from contracts.state import CaseState, Role
 from database import ledger
 from database.engine import Database
+from documents.sealed import Sealer
 from repatriation.service import CaseService
 from repatriation.settings import Settings
 from repatriation.temporal import WorkerTuning, running_workers
@@ -32,6 +35,15 @@ ORG = "Test Shelter"
 CASEWORKER = Actor("cw-anna", Role.caseworker, ORG, source="test")
 LIAISON = operator("liaison-any", Role.liaison, ORG, source="test")
 SUPERVISOR = Actor("sup-ben", Role.supervisor, ORG, source="test")
+
+
+def pdf_text(sealer: Sealer, path: str | Path, *options: str) -> str:
+    """The text of a stored document, sealed at rest (documents/sealed.py), by poppler's pdftotext."""
+    with tempfile.TemporaryDirectory() as folder:
+        opened = Path(folder) / "document.pdf"
+        opened.write_bytes(sealer.read(Path(path)))
+        command = ["pdftotext", *options, str(opened), "-"]
+        return subprocess.run(command, capture_output=True, check=True, text=True).stdout
 
 
 def binary(name: str) -> str:

@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from access import scope, users
 from access.actor import Actor
 from api.auth import SESSION_COOKIE, check_csrf, client_address, csrf_token, session_user_id, session_value
+from api.cases import pdf_download
 from contracts import decisions as d
 from contracts.interventions import Intervention
 from contracts.state import DECISION_ROLE, STAGE_ORDER, CaseState, DecisionKind, Role, Stage
@@ -922,13 +923,8 @@ async def case(request: Request, case_id: str, who: VisitorDep) -> Response:
 async def document(request: Request, case_id: str, document_id: str, who: VisitorDep) -> Response:
     if not DOCUMENT_ID.match(document_id):
         raise NotFound(f"document {document_id} not found")
-    doc = await run_in_threadpool(service(request).document_file, who.actor, case_id, document_id)
-    return FileResponse(
-        Path(doc.path),
-        media_type="application/pdf",
-        filename=f"{doc.doc_type}-v{doc.version}.pdf",
-        headers={"Cache-Control": "no-store"},
-    )
+    doc, pdf = await run_in_threadpool(service(request).document_pdf, who.actor, case_id, document_id)
+    return pdf_download(doc, pdf)
 
 
 def _choice(form: dict[str, str], key: str, allowed: dict[str, Any], what: str) -> Any:

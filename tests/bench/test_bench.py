@@ -219,4 +219,4 @@ def test_the_bookkeeping_benchmark_measures_each_operation(tmp_path: Path) -> No
         "document asked again, the stored one returned (ms)",
     }
     assert all(value > 0 for value in figures.values()), figures
-    assert len(list((tmp_path / "documents").rglob("itinerary-v1.pdf"))) == 5
+    assert len(list((tmp_path / "documents").rglob("itinerary-v1.pdf.sealed"))) == 5

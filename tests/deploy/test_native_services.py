@@ -28,6 +28,7 @@ from access.actor import Actor
 from contracts.state import Role
 from database import ledger, migrate
 from database.engine import Database
+from documents.sealed import Sealer
 from repatriation.robots import decide_pending
 from repatriation.service import CaseService
 from repatriation.settings import Settings
@@ -272,7 +273,7 @@ def test_the_services_run_natively_and_a_case_goes_through(
         assert "closure_report" in documents and "travel_letter" in documents
         for doc in documents.values():  # written by the worker, relative to its working directory
             path = Path(doc.path) if Path(doc.path).is_absolute() else ROOT / doc.path
-            assert path.is_file() and path.read_bytes().startswith(b"%PDF"), doc.path
+            assert path.is_file() and Sealer.for_settings(settings).read(path).startswith(b"%PDF"), doc.path
 
         # 5. The API reads the closed case from the same database.
         token = users.add_user(db, "ci-reader", Role.caseworker, settings.organisation).token

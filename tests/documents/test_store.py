@@ -15,9 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from database.engine import Database
 from database.models import Document, DocumentCase
+from documents.sealed import Sealer
 from documents.store import DocumentStore, input_hash, verification_code
 from documents.verify import normalise_code
 from tests.db_fixtures import db, make_case  # noqa: F401 - the db fixture
+
+SEALER = Sealer({"test": bytes(range(32))}, "test")
 
 ISSUED_ON = date(2026, 3, 12)
 ISSUER = "Phnom Penh Shelter Network"
@@ -66,7 +69,7 @@ def _rows(db: Database, case_id: str) -> list[Document]:  # noqa: F811
 
 def test_same_input_renders_once(database: Database, tmp_path: Path) -> None:
     case_id = make_case(database)
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", SEALER)
     render = CountingRender()
     digest = input_hash({"facts": {"booking_ref": "QX7PLM"}})
     first = _store(store, case_id, digest, render)
@@ -77,13 +80,13 @@ def test_same_input_renders_once(database: Database, tmp_path: Path) -> None:
     assert again.path == first.path
     assert again.verification_code == first.verification_code
     assert first.version == 1
-    assert hashlib.sha256(Path(first.path).read_bytes()).hexdigest() == first.sha256
+    assert hashlib.sha256(store.read(first.path)).hexdigest() == first.sha256
     assert len(_rows(database, case_id)) == 1
 
 
 def test_changed_input_makes_a_new_version(database: Database, tmp_path: Path) -> None:
     case_id = make_case(database)
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", SEALER)
     render = CountingRender()
     v1 = _store(store, case_id, input_hash({"facts": {"booking_ref": "QX7PLM"}}), render)
     v2 = _store(store, case_id, input_hash({"facts": {"booking_ref": "ZZ9TRW"}}), render)
@@ -96,8 +99,8 @@ def test_changed_input_makes_a_new_version(database: Database, tmp_path: Path) -
     assert [(row.version, row.superseded) for row in rows] == [(1, True), (2, False)]
     # No temporary files are left behind.
     assert sorted(p.name for p in Path(v1.path).parent.iterdir()) == [
-        "travel_letter-v1.pdf",
-        "travel_letter-v2.pdf",
+        "travel_letter-v1.pdf.sealed",
+        "travel_letter-v2.pdf.sealed",
     ]
 
 
@@ -110,7 +113,7 @@ def test_verification_codes_are_deterministic_and_well_formed() -> None:
 
 def test_concurrent_stores_in_one_process_render_once(database: Database, tmp_path: Path) -> None:
     case_id = make_case(database)
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", SEALER)
     render = CountingRender()
     digest = input_hash({"facts": {"booking_ref": "QX7PLM"}})
     results = _race([lambda: _store(store, case_id, digest, render) for _ in range(2)])
@@ -126,7 +129,7 @@ def test_concurrent_stores_in_two_workers_end_with_one_row(database: Database, t
     barrier = threading.Barrier(2)
     # Different bytes from each worker, so the file on disk shows which one won.
     renders = [CountingRender("a", barrier), CountingRender("b", barrier)]
-    stores = [DocumentStore(database, root), DocumentStore(database, root)]
+    stores = [DocumentStore(database, root, SEALER), DocumentStore(database, root, SEALER)]
     digest = input_hash({"facts": {"booking_ref": "QX7PLM"}})
     results = _race(
         [lambda i=i: _store(stores[i], case_id, digest, renders[i]) for i in range(2)]  # type: ignore[misc]
@@ -136,8 +139,8 @@ def test_concurrent_stores_in_two_workers_end_with_one_row(database: Database, t
     rows = _rows(database, case_id)
     assert len(rows) == 1
     ref = results[0]
-    assert hashlib.sha256(Path(ref.path).read_bytes()).hexdigest() == rows[0].sha256 == ref.sha256
-    assert [p.name for p in Path(ref.path).parent.iterdir()] == ["travel_letter-v1.pdf"]
+    assert hashlib.sha256(stores[0].read(ref.path)).hexdigest() == rows[0].sha256 == ref.sha256
+    assert [p.name for p in Path(ref.path).parent.iterdir()] == ["travel_letter-v1.pdf.sealed"]
 
 
 def _request(store: DocumentStore, names: list[str], render: Callable[[int, str], bytes]):
@@ -157,7 +160,7 @@ def test_a_document_about_several_cases_is_stored_with_the_cases_it_names(
     database: Database, tmp_path: Path
 ) -> None:
     cases = [make_case(database) for _ in range(3)]
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", SEALER)
     render = CountingRender()
     ref = _request(store, cases, render)
     again = _request(store, cases, render)  # a retry: nothing rendered, nothing named twice
@@ -169,13 +172,13 @@ def test_the_document_and_its_names_go_in_together_or_not_at_all(database: Datab
     """A name that cannot be stored (no such case) leaves no document row and no file behind:
     there is never a request on record that names nobody."""
     cases = [make_case(database), "no-such-case"]
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", SEALER)
     with pytest.raises(IntegrityError):
         _request(store, cases, CountingRender())
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Document)) == 0
         assert session.scalar(select(func.count()).select_from(DocumentCase)) == 0
-    assert not list((tmp_path / "documents").rglob("*.pdf"))
+    assert not list((tmp_path / "documents").rglob("*.pdf*"))
 
 
 def _race(calls: list[Callable[[], object]]) -> list[object]:

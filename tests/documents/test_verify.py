@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from database.engine import Database
 from database.models import Case
+from documents.sealed import Sealer
 from documents.store import DocumentStore, input_hash
 from documents.verify import Verification, normalise_code, verify
 from tests.db_fixtures import make_case
@@ -37,7 +38,7 @@ def two_versions(database: Database, tmp_path: Path) -> tuple[str, str, str, str
         case.profile = profile.model_dump(mode="json")
         case.name_key = "nguyen thi lan"
         reference = case.reference
-    store = DocumentStore(database, tmp_path / "documents")
+    store = DocumentStore(database, tmp_path / "documents", Sealer({"test": bytes(range(32))}, "test"))
     codes = []
     for booking_ref in ("QX7PLM", "ZZ9TRW"):
         ref = store.store(

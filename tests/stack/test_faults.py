@@ -197,7 +197,7 @@ async def test_worker_killed_and_server_restarted_nothing_lost_nothing_doubled(t
         assert set(commitments.values()) == {1} and len(commitments) == CASES
         mails = len(list(settings.outbox_dir.glob("*.eml")))
         assert notices == CASES + len(requests) == mails  # closure notices + the embassy requests
-        assert len(list(settings.documents_dir.rglob("*.pdf"))) == expected_docs + len(requests)
+        assert len(list(settings.documents_dir.rglob("*.pdf.sealed"))) == expected_docs + len(requests)
         assert audit.verify(db).intact
         db.dispose()
     finally:

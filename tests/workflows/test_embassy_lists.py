@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 from contracts.messages import EmbassyList
 from contracts.state import DecisionKind
 from database.models import Document
-from tests.conftest import Harness
+from tests.conftest import Harness, pdf_text
 from tests.journeys import HOA, open_case, through_embassy, through_identity
 from workflows.embassy_lists import EmbassyListsWorkflow
 
@@ -34,7 +33,7 @@ async def test_daily_list_per_embassy(harness: Harness) -> None:
     assert all(v.mailed and v.version == 1 for v in first.values())
     with h.db.session() as s:
         doc = s.get(Document, first["VNM"].document_id)
-    text = subprocess.run(["pdftotext", doc.path, "-"], capture_output=True, text=True).stdout
+    text = pdf_text(h.deps.sealer, doc.path)
     flat = "".join(text.split())  # names wrap inside the table's narrow cells
     needles = [h.service.resolve(c).reference for c in (lan, hoa)]
     for needle in (*needles, "Nguyễn Thị Lan", "Trần Thị Hoa", "art. 8", doc.verification_code):

@@ -5,7 +5,6 @@ a case twice nor mails twice."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date, timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -23,7 +22,7 @@ from contracts.messages import EmbassyRequestBatch
 from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
 from repatriation.service import NotFound
-from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for
+from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for, pdf_text
 from tests.journeys import HOA, open_case, through_identity
 
 LIAISON_VNM = Actor("liaison-vnm", Role.liaison, ORG, source="test", countries=("VNM",))
@@ -47,8 +46,8 @@ def mails_to(h: Harness, address: str) -> list:
     return [m for m in messages if m["To"] == address]
 
 
-def flat_text(path: str) -> str:
-    text = subprocess.run(["pdftotext", path, "-"], capture_output=True, check=True, text=True).stdout
+def flat_text(h: Harness, path: str) -> str:
+    text = pdf_text(h.deps.sealer, path)
     return "".join(text.split())  # names wrap inside the table's narrow cells
 
 
@@ -75,7 +74,7 @@ async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
         next(d.verification_code for d in s.documents if d.doc_type == "etd_application")
         for s in (lan_state, hoa_state)
     ]
-    text = flat_text(vnm.path)
+    text = flat_text(h, vnm.path)
     for needle in (
         lan_state.reference,
         hoa_state.reference,
@@ -134,7 +133,7 @@ async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harnes
     await h.wait_pending(stays, DecisionKind.nationality)
     (request,) = requests(h)
     assert named(h, request.id) == {stays}
-    assert "TrầnThịHoa" not in flat_text(request.path)
+    assert "TrầnThịHoa" not in flat_text(h, request.path)
 
 
 @pytest.mark.parametrize(
@@ -174,7 +173,7 @@ async def test_a_withdrawal_leaves_the_case_out_before_its_closure_is_done(harne
     assert sent.sent == [stays] and sent.skipped == {leaves: "closed (withdrawn)"}
     (request,) = requests(h)
     assert named(h, request.id) == {stays}
-    assert "TrầnThịHoa" not in flat_text(request.path)
+    assert "TrầnThịHoa" not in flat_text(h, request.path)
 
 
 @pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 3}], indirect=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -19,9 +18,9 @@ from database.models import (
     FundingCommitmentRow,
     NoticeRow,
 )
-from tests.conftest import CASEWORKER, Harness
+from tests.conftest import CASEWORKER, Harness, pdf_text
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
-from workflows.journey import V7
+from workflows.journey import V8
 
 ALL_DOCUMENTS = {
     "intake_consent",
@@ -37,10 +36,6 @@ ALL_DOCUMENTS = {
 }
 
 
-def pdf_text(path: str) -> str:
-    return subprocess.run(
-        ["pdftotext", "-layout", path, "-"], capture_output=True, check=True, text=True
-    ).stdout
 
 
 async def test_happy_journey_to_closure(harness: Harness) -> None:
@@ -90,7 +85,7 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
     times = [e.at for e in final.history]
     assert times == sorted(times)
 
-    # A case opened now is marked once (journey.V7, as from V5): the duties of the earlier
+    # A case opened now is marked once (journey.V8, as from V5): the duties of the earlier
     # markers (the durable decisions, the closure notice) hold for it, as the rest of this test shows.
     history = await h.handle(case_id).fetch_history()
     patches = [
@@ -99,21 +94,22 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert len(patches) == 1 and V7.encode() in patches[0]
+    assert len(patches) == 1 and V8.encode() in patches[0]
 
     # Every document, each readable and naming the case.
     assert {d.doc_type for d in final.documents} == ALL_DOCUMENTS
     for doc in final.documents:
-        assert Path(doc.path).exists()
-        text = pdf_text(doc.path)
+        text = pdf_text(h.deps.sealer, doc.path, "-layout")
         assert final.reference in text, doc.doc_type
         assert doc.verification_code in text, doc.doc_type
-    assert "Nguyễn Thị Lan" in pdf_text(
-        next(d.path for d in final.documents if d.doc_type == "intake_consent")
-    )
+        # On disk it is sealed: no PDF, no name, no reference to read there.
+        sealed = Path(doc.path).read_bytes()
+        assert not sealed.startswith(b"%PDF") and final.reference.encode() not in sealed, doc.doc_type
+    consent = next(d.path for d in final.documents if d.doc_type == "intake_consent")
+    assert "Nguyễn Thị Lan" in pdf_text(h.deps.sealer, consent, "-layout")
     assert final.booking is not None
     itinerary = next(d.path for d in final.documents if d.doc_type == "itinerary")
-    assert final.booking.option.flight_number in pdf_text(itinerary)
+    assert final.booking.option.flight_number in pdf_text(h.deps.sealer, itinerary, "-layout")
 
     # The read model and the rows behind it.
     with h.db.session() as s:
