@@ -246,6 +246,12 @@ async def run_journey(
     reporter = asyncio.ensure_future(_report_progress(service.db, set(case_ids), t0, progress))
     try:
         result.finished = await robots.run(timeout)
+        if result.finished:
+            # A case's outcome reaches the read model before its closure's last write (the
+            # closure report, its notice, the timeline's last events): the journey ends when
+            # every case's workflow has.
+            left = timeout - (time.perf_counter() - t0)
+            result.finished = await _all_ended(client, case_ids, left)
     finally:
         reporter.cancel()
     result.seconds = time.perf_counter() - t0
@@ -274,6 +280,21 @@ async def run_journey(
     result.shapes = [shape_of(h) for h in found]
     result.history = histories.profile(found)
     return result
+
+
+async def _all_ended(client: Client, case_ids: list[str], timeout: float) -> bool:
+    """Whether every case's workflow completes within ``timeout`` seconds (one at a time: those
+    already done answer at once)."""
+
+    async def each() -> None:
+        for case_id in case_ids:
+            await client.get_workflow_handle(f"repatriation-{case_id}").result()
+
+    try:
+        await asyncio.wait_for(each(), timeout=max(timeout, 1.0))
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _report_progress(db: Database, ids: set[str], t0: float, progress: Any, every: float = 30) -> None:
