@@ -132,10 +132,15 @@ async def test_a_decision_whose_write_the_database_refuses_stands_and_is_written
 
     path = make_url(h.db.url).database
     assert path is not None
+    # The database refuses new decisions while the table `refusing` has a row (a change of
+    # data, seen by the next transaction of every connection, where dropping the trigger was
+    # still met by the worker's connection for a while).
     refuse = sqlite3.connect(Path(path), isolation_level=None)
+    refuse.execute("CREATE TABLE refusing (why TEXT)")
+    refuse.execute("INSERT INTO refusing VALUES ('the disk is full')")
     refuse.execute(
         "CREATE TRIGGER refuse_decisions BEFORE INSERT ON decisions "
-        "BEGIN SELECT RAISE(ABORT, 'refused: the disk is full'); END"
+        "WHEN EXISTS (SELECT 1 FROM refusing) BEGIN SELECT RAISE(ABORT, 'refused: the disk is full'); END"
     )
     try:
         with structlog.testing.capture_logs() as logs:
@@ -144,7 +149,7 @@ async def test_a_decision_whose_write_the_database_refuses_stands_and_is_written
         assert before.pending_of(DecisionKind.nationality) is not None  # nothing half-written
         assert DecisionKind.nationality not in decided(h, case_id)
     finally:
-        refuse.execute("DROP TRIGGER refuse_decisions")
+        refuse.execute("DELETE FROM refusing")
         refuse.close()
     assert state.nationality_confirmed is True and state.pending_of(DecisionKind.nationality) is None
     # (The worker's own write, refused too meanwhile, logs its retries beside it.)
@@ -157,9 +162,9 @@ async def test_a_decision_whose_write_the_database_refuses_stands_and_is_written
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
-    while DecisionKind.nationality not in decided(h, case_id):
+    while not settled_and_wrote(list((await h.handle(case_id).fetch_history()).events)):
         assert loop.time() < deadline, "the case never wrote the decision"
         await asyncio.sleep(0.05)
-    assert settled_and_wrote(list((await h.handle(case_id).fetch_history()).events))
+    assert DecisionKind.nationality in decided(h, case_id)
     after, _ = row_state(h, case_id)
     assert after.nationality_confirmed is True and [p.kind for p in after.pending] == [DecisionKind.etd]
