@@ -132,9 +132,10 @@ async def test_a_decision_whose_write_the_database_refuses_stands_and_is_written
 
     path = make_url(h.db.url).database
     assert path is not None
-    # The database refuses new decisions while the table `refusing` has a row (a change of
-    # data, seen by the next transaction of every connection, where dropping the trigger was
-    # still met by the worker's connection for a while).
+    # The database refuses new decisions while the table `refusing` has a row. The case's own
+    # write (v8: in the task of the timer that settles the decision) is refused too, and retried
+    # with backoff; the service's query for the state waits behind that workflow task, so this
+    # takes some 30 s: what a person meets while the database refuses writes.
     refuse = sqlite3.connect(Path(path), isolation_level=None)
     refuse.execute("CREATE TABLE refusing (why TEXT)")
     refuse.execute("INSERT INTO refusing VALUES ('the disk is full')")
