@@ -20,10 +20,9 @@ from contracts.state import DecisionKind  # noqa: E402
 from tests.conftest import CASEWORKER, binary, harness_for  # noqa: E402
 from tests.journeys import (  # noqa: E402
     approve_funding,
-    book_first_flight,
     open_case,
-    through_embassy,
     through_identity,
+    walk_to_closure,
 )
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "workflows" / "histories"
@@ -39,12 +38,7 @@ async def main(name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with harness_for(env, Path(tmp)) as h:
             happy = await open_case(h, 1, reference="replay-happy")
-            await through_identity(h, happy)
-            await approve_funding(h, happy)
-            await through_embassy(h, happy)
-            await book_first_flight(h, happy)
-            await h.service.decide(happy, DecisionKind.departure, {}, CASEWORKER)
-            await h.service.decide(happy, DecisionKind.arrival, {"reception_organisation": "IOM"}, CASEWORKER)
+            await walk_to_closure(h, happy, reception="IOM")
             await h.handle(happy).result()
 
             withdrawn = await open_case(h, 0, reference="replay-withdrawn")

@@ -65,3 +65,13 @@ async def book_first_flight(h: Harness, case_id: str) -> CaseState:
     option = state.flight_options[0].option_id
     await h.service.decide(case_id, DecisionKind.flight_choice, {"option_id": option}, CASEWORKER)
     return await h.wait_pending(case_id, DecisionKind.departure)
+
+
+async def walk_to_closure(h: Harness, case_id: str, reception: str = "Reception") -> None:
+    """Every decision of a journey that ends in a return, the first flight offered taken."""
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    await book_first_flight(h, case_id)
+    await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
+    await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": reception}, CASEWORKER)

@@ -16,21 +16,12 @@ from tests.conftest import CASEWORKER, Harness, harness_for
 from tests.db_fixtures import db  # noqa: F401 - the sqlite/postgresql fixture
 from tests.journeys import (
     approve_funding,
-    book_first_flight,
     open_case,
     person,
     through_embassy,
     through_identity,
+    walk_to_closure,
 )
-
-
-async def walk_to_closure(h: Harness, case_id: str) -> None:
-    await through_identity(h, case_id)
-    await approve_funding(h, case_id)
-    await through_embassy(h, case_id)
-    await book_first_flight(h, case_id)
-    await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
-    await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "Reception"}, CASEWORKER)
 
 
 async def test_journey_on_each_database(time_env, tmp_path: Path, db: Database) -> None:  # noqa: F811

@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from contracts.state import DecisionKind, Outcome
 from repatriation.temporal import WorkerTuning
 from tests.conftest import CASEWORKER, Harness, harness_for
-from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
+from tests.journeys import approve_funding, open_case, through_identity, walk_to_closure
 
 
 async def failed_tasks(h: Harness, case_id: str) -> list[str]:
@@ -29,12 +29,7 @@ async def failed_tasks(h: Harness, case_id: str) -> list[str]:
 async def test_a_journey_replayed_at_every_task(local_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     async with harness_for(local_env, tmp_path, tuning=WorkerTuning(max_cached_workflows=0)) as h:
         happy = await open_case(h, 1)
-        await through_identity(h, happy)
-        await approve_funding(h, happy)
-        await through_embassy(h, happy)
-        await book_first_flight(h, happy)
-        await h.service.decide(happy, DecisionKind.departure, {}, CASEWORKER)
-        await h.service.decide(happy, DecisionKind.arrival, {"reception_organisation": "IOM"}, CASEWORKER)
+        await walk_to_closure(h, happy)
         assert (await h.handle(happy).result()).outcome == Outcome.repatriated
 
         withdrawn = await open_case(h, 0)

@@ -37,13 +37,18 @@ def workflow_now(state: CaseState) -> datetime:
     return max(e.at for e in state.history)
 
 
-async def test_a_departure_in_the_future_is_refused(harness: Harness) -> None:
-    h = harness
+async def booked_case(h: Harness) -> tuple[str, CaseState]:
+    """A case whose flight is booked, waiting for its departure."""
     case_id = await open_case(h, 0)
     await through_identity(h, case_id)
     await approve_funding(h, case_id)
     await through_embassy(h, case_id)
-    state = await book_first_flight(h, case_id)
+    return case_id, await book_first_flight(h, case_id)
+
+
+async def test_a_departure_in_the_future_is_refused(harness: Harness) -> None:
+    h = harness
+    case_id, state = await booked_case(h)
     now = workflow_now(state)
 
     in_a_month = (now + timedelta(days=30)).isoformat()
@@ -64,11 +69,7 @@ async def test_a_departure_in_the_future_is_refused(harness: Harness) -> None:
 
 async def test_an_arrival_before_the_departure_or_in_the_future_is_refused(harness: Harness) -> None:
     h = harness
-    case_id = await open_case(h, 0)
-    await through_identity(h, case_id)
-    await approve_funding(h, case_id)
-    await through_embassy(h, case_id)
-    state = await book_first_flight(h, case_id)
+    case_id, state = await booked_case(h)
     departed = workflow_now(state) - timedelta(hours=2)
     await h.service.decide(case_id, DecisionKind.departure, {"departed_at": departed.isoformat()}, CASEWORKER)
     state = await h.wait_pending(case_id, DecisionKind.arrival)
