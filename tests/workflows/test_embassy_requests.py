@@ -118,9 +118,8 @@ async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
         h.service.document_file(SUPERVISOR, budi, vnm.id)
 
 
-@pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 5}], indirect=True)
-async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harness) -> None:
-    h = harness
+async def two_queued_one_withdrawn(h: Harness) -> tuple[str, str]:
+    """Lan and Hoa wait in their embassy's batch; Hoa withdraws her consent. (stays, leaves)"""
     stays = await open_case(h, 0)
     leaves = await open_case(h, 0, **HOA)
     for case_id in (stays, leaves):
@@ -128,6 +127,13 @@ async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harnes
     for case_id in (stays, leaves):
         await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
     await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
+    return stays, leaves
+
+
+@pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 5}], indirect=True)
+async def test_a_case_closed_before_the_request_goes_is_left_out(harness: Harness) -> None:
+    h = harness
+    stays, leaves = await two_queued_one_withdrawn(h)
     await h.handle(leaves).result()
 
     await h.wait_pending(stays, DecisionKind.nationality)
@@ -145,13 +151,7 @@ async def test_a_withdrawal_leaves_the_case_out_before_its_closure_is_done(harne
     closure (compensation, closure report, notice) has yet to write the outcome. In a mass release
     the closure's paperwork waits behind hundreds of documents, while the batch goes out."""
     h = harness
-    stays = await open_case(h, 0)
-    leaves = await open_case(h, 0, **HOA)
-    for case_id in (stays, leaves):
-        await through_identity(h, case_id)
-    for case_id in (stays, leaves):
-        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
-    await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
+    stays, leaves = await two_queued_one_withdrawn(h)
     with h.db.session() as s:
         written = s.execute(select(Case.state, Case.outcome).where(Case.id == leaves)).one()
     assert written.state["closing"] == "withdrawn"
