@@ -33,6 +33,7 @@ async def _compensate(j: Journey, outcome: Outcome) -> None:
 
 async def run(j: Journey) -> None:
     outcome, reason = j.stop or (Outcome.repatriated, "returned home")
+    j.in_closure = True
     if outcome != Outcome.repatriated:
         await _compensate(j, outcome)
     for stage, status in j.state.stages.items():
@@ -40,9 +41,11 @@ async def run(j: Journey) -> None:
             j.state.stages[stage] = StageStatus.stopped
             j.event(stage, "stopped", str(outcome))
     j.state.pending = []
-    j.state.outcome = outcome
-    j.state.outcome_reason = reason
-    j.state.stages[Stage.closed] = StageStatus.done
+    # The outcome is the case's last word: lists show it only once the closure report exists
+    # (a closed case without its report was seen for a moment while the report rendered), and
+    # meanwhile the case is closing: nothing more is sent about it and no decision is taken.
+    j.state.closing = outcome
+    j.state.stages[Stage.closed] = StageStatus.active
     j.state.stage = Stage.closed
     await j.render(
         Stage.closed,
@@ -56,6 +59,9 @@ async def run(j: Journey) -> None:
         booking=j.state.booking.model_dump(mode="json") if j.state.booking else None,
         etd=j.state.etd.model_dump(mode="json") if j.state.etd else None,
     )
+    j.state.outcome = outcome
+    j.state.outcome_reason = reason
+    j.state.stages[Stage.closed] = StageStatus.done
     j.event(Stage.closed, "closed", f"{outcome}: {reason}")
     # Added after v1 was recorded: cases that closed before this change replay without it
     # (cases opened from v5 on have it without a marker of their own: journey.V5).

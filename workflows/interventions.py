@@ -51,7 +51,13 @@ def _override_target(j: Journey, stage: Stage) -> DecisionKind | None:
 
 def validate(j: Journey, i: Intervention) -> None:
     state = j.state
-    _require(state.outcome is None and j.stop is None, f"case {state.reference} is closed or closing")
+    # A step of the closure itself that failed for good (compensation, the closure report) is
+    # retried or skipped like any other; nothing else is done to a case that is closing.
+    closure_step = j.in_closure and state.blocked is not None and isinstance(i, (Retry, Override))
+    _require(
+        closure_step or (state.outcome is None and j.stop is None),
+        f"case {state.reference} is closed or closing",
+    )
     match i:
         case Retry():
             _require(

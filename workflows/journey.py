@@ -142,6 +142,10 @@ class Journey:
         self._decisions_settled = 0  # v8: of them, those whose task Temporal has recorded
         self._settling: asyncio.Task[None] | None = None  # v8: the timer that settles them
         self.embassy_answer: EmbassyRequestSent | None = None
+        # Set once the closure runs (closure.py): a step of the closure that fails for good waits
+        # for a supervisor's retry or override even though the case is stopping, since the stop
+        # is what is being carried out.
+        self.in_closure = False
 
     @property
     def needs_escort(self) -> bool:
@@ -468,11 +472,14 @@ class Journey:
         self.blocked_action = None
         self.blocked_skippable = skippable
         await self.sync()
-        await workflow.wait_condition(lambda: self.blocked_action is not None or self.stop is not None)
+        await workflow.wait_condition(
+            lambda: self.blocked_action is not None or (self.stop is not None and not self.in_closure)
+        )
         action, self.blocked_action = self.blocked_action, None
         self.state.blocked = None
         self._resolved += 1
-        self.check_stop()
+        if not self.in_closure:
+            self.check_stop()
         assert action is not None
         return action
 

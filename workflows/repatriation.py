@@ -114,9 +114,11 @@ class RepatriationWorkflow:
 
     # -- the shared path of every decision ---------------------------------------------------
     def _validate(self, kind: DecisionKind, rule: Callable[[], None]) -> None:
-        if self.j.stop is not None:
+        # Stopping, or closing after the return (closure.py: until its report exists).
+        closing = self.j.stop[0] if self.j.stop is not None else self.j.state.closing
+        if closing is not None:
             raise rules.DecisionRejected(
-                f"case {self.j.state.reference} is closing ({self.j.stop[0]}); no further decisions are taken"
+                f"case {self.j.state.reference} is closing ({closing}); no further decisions are taken"
             )
         if self.j.state.on_hold:
             raise rules.DecisionRejected(

@@ -141,6 +141,38 @@ async def test_step_failed_for_good_waits_for_a_person(harness: Harness) -> None
     assert stuck(h) == []
 
 
+async def test_a_closure_step_failed_for_good_waits_for_a_retry(harness: Harness) -> None:
+    """The closure of a withdrawn case cannot make its report (bad data stored): the case is not
+    shown closed without its report, the supervisor sees the failed step, and a retry after the
+    fix closes it. (Before, the stop that the closure carries out woke the failed step at once
+    and the case's workflow task failed for ever; a repatriated case's outcome was already set,
+    so the retry was refused as "closed".)"""
+    h = harness
+    request = open_request(person(2), None)
+    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    await h.wait_document(case_id, "intake_consent")
+    good = request.survivor.model_dump(mode="json")
+    with h.db.session() as s:  # a faulty import breaks the stored profile
+        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}
+    await h.service.decide(case_id, DecisionKind.consent_withdrawal, {"reason": "changed mind"}, CASEWORKER)
+    state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
+    assert state.blocked is not None and state.blocked.step == "render closure_report"
+    assert state.outcome is None and state.closing == Outcome.withdrawn
+    assert stuck(h) == [(case_id, "failed")]
+    assert h.service.resolve(case_id).outcome is None  # the lists do not show it closed yet
+    with pytest.raises(Rejected, match="closing"):  # no decision is taken meanwhile
+        await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+
+    with h.db.session() as s:  # a person fixes the data
+        s.get(Case, case_id).profile = good
+    await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
+    state = await h.wait_for(case_id, lambda s: s.outcome is not None, "the closure")
+    assert state.outcome == Outcome.withdrawn and state.blocked is None
+    assert [d.doc_type for d in state.documents].count("closure_report") == 1
+    assert stuck(h) == []
+
+
 async def test_interventions_are_for_supervisors_and_audited(harness: Harness) -> None:
     h = harness
     case_id = await open_case(h, 1)
