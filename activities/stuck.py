@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from contracts.state import CaseState
+from contracts.state import CaseState, Stage
 from database.engine import Database
 from database.models import Case, StuckFlag
 from repatriation.logs import get_logger
@@ -64,7 +64,10 @@ def derived_flags(state: CaseState) -> dict[str, dict[str, Any]]:
             step=b.step,
             last_error=b.error[:2000],
             awaited="supervisor",
-            detail="failed for good: retry, override or cancel",
+            # A step of the closure is retried or skipped; the case is closing already.
+            detail="failed for good: retry or override"
+            if b.stage == Stage.closed
+            else "failed for good: retry, override or cancel",
         )
     if state.on_hold:
         wanted["on_hold"] = dict(

@@ -847,7 +847,12 @@ def intervention_choices(detail: CaseDetail) -> dict[str, Any] | None:
     state = detail.state
     if detail.outcome is not None or (state is not None and state.outcome is not None):
         return None
+    # Closing (stopped, or closing after the return): only a failed step of the closure is acted on.
+    closing = state is not None and state.closing is not None
+    if closing and state is not None and state.blocked is None:
+        return None
     return {
+        "closing": closing,
         "blocked": state.blocked if state else None,
         "kinds": [(p.kind.value, _label(p.kind.value)) for p in detail.pending],
         "stages": [(s.value, _stage(s.value)) for s in (state.active_stages if state else [])],

@@ -66,6 +66,8 @@ async def run(j: Journey) -> None:
     # Added after v1 was recorded: cases that closed before this change replay without it
     # (cases opened from v5 on have it without a marker of their own: journey.V5).
     if j.v5 or workflow.patched("closure-notice-to-caseworkers"):
+        report = j.document_ids(DocType.closure_report)
+        attached = "The closure report is attached." if report else "A supervisor skipped its closure report."
         await calls.send_notice(
             Notice(
                 case_id=j.start.case_id,
@@ -73,8 +75,8 @@ async def run(j: Journey) -> None:
                 kind="closed",
                 to_role=Role.caseworker,
                 subject=f"Case {j.state.reference} closed: {outcome}",
-                body=f"Case {j.state.reference} is closed ({outcome}). The closure report is attached.",
-                attachments=j.document_ids(DocType.closure_report),
+                body=f"Case {j.state.reference} is closed ({outcome}). {attached}",
+                attachments=report,
             )
         )
     await j.sync(wait=True)  # the read model shows the case closed before the workflow ends

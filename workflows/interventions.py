@@ -51,11 +51,12 @@ def _override_target(j: Journey, stage: Stage) -> DecisionKind | None:
 
 def validate(j: Journey, i: Intervention) -> None:
     state = j.state
-    # A step of the closure itself that failed for good (compensation, the closure report) is
-    # retried or skipped like any other; nothing else is done to a case that is closing.
+    # A step of the closure that failed for good (the closure report) is retried or skipped like
+    # any other; nothing else is done to a case that is closing (a hold or a reassignment would
+    # outlive it).
     closure_step = j.in_closure and state.blocked is not None and isinstance(i, (Retry, Override))
     _require(
-        closure_step or (state.outcome is None and j.stop is None),
+        closure_step or (state.outcome is None and j.stop is None and not j.in_closure),
         f"case {state.reference} is closed or closing",
     )
     match i:

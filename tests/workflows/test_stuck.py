@@ -17,7 +17,14 @@ from database.models import AuditEntry, Case
 from repatriation.service import Forbidden, Invalid, Rejected, case_reference, name_key
 from repatriation.synthetic import open_request
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
-from tests.journeys import approve_funding, open_case, person, through_embassy, through_identity
+from tests.journeys import (
+    approve_funding,
+    book_first_flight,
+    open_case,
+    person,
+    through_embassy,
+    through_identity,
+)
 from workflows.repatriation import RepatriationWorkflow, workflow_id_for
 
 BOSS = operator("sup-ben", Role.supervisor, ORG, "test")
@@ -167,10 +174,45 @@ async def test_a_closure_step_failed_for_good_waits_for_a_retry(harness: Harness
     with h.db.session() as s:  # a person fixes the data
         s.get(Case, case_id).profile = good
     await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
-    state = await h.wait_for(case_id, lambda s: s.outcome is not None, "the closure")
+    state = await h.handle(case_id).result()  # the read model is written before the workflow ends
     assert state.outcome == Outcome.withdrawn and state.blocked is None
     assert [d.doc_type for d in state.documents].count("closure_report") == 1
     assert stuck(h) == []
+
+
+async def test_a_returned_survivor_s_closure_report_failed_for_good_is_retried(harness: Harness) -> None:
+    """The survivor is home, the closure report cannot be made: the case is closing, not closed
+    (no outcome listed); only a retry or an override of that step is taken, then it closes."""
+    h = harness
+    request = open_request(person(1), None)
+    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    await book_first_flight(h, case_id)
+    await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
+    good = request.survivor.model_dump(mode="json")
+    with h.db.session() as s:
+        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}
+    await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "IOM"}, CASEWORKER)
+    state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
+    assert state.blocked is not None and state.blocked.stage == "closed"
+    assert state.outcome is None and state.closing == Outcome.repatriated
+    [item] = h.service.stuck_for(BOSS)
+    assert (item.case_id, item.reason) == (case_id, "failed")
+    assert item.detail == "failed for good: retry or override"
+    for action in ("hold", "cancel"):  # nothing else is done to a closing case
+        with pytest.raises(Rejected, match="closed or closing"):
+            why = {"action": action, "justification": "report still missing"}
+            await h.service.intervene(case_id, why, SUPERVISOR)
+
+    with h.db.session() as s:
+        s.get(Case, case_id).profile = good
+    await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
+    state = await h.handle(case_id).result()  # the read model is written before the workflow ends
+    assert state.outcome == Outcome.repatriated and state.blocked is None
+    assert any(d.doc_type == "closure_report" for d in state.documents)
+    assert h.service.resolve(case_id).outcome == Outcome.repatriated and stuck(h) == []
 
 
 async def test_interventions_are_for_supervisors_and_audited(harness: Harness) -> None:
