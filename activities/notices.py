@@ -4,13 +4,13 @@ With ``smtp_url`` set, mail goes through that SMTP server; otherwise each messag
 an .eml file to the outbox folder (the embedded default). A notice is sent once: its id is the
 idempotency key, the file name and the Message-ID, so a retry neither sends a second copy to
 the outbox nor lets a receiving server count it twice.
+
+The outbox (activities/outbox.py) stands in for a mail relay; its mails rest sealed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import smtplib
 import ssl
 import time
@@ -23,11 +23,14 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 from temporalio import activity
 
+from activities import outbox
 from activities.deps import Deps
+from activities.outbox import outbox_key
 from contracts.messages import Notice
 from contracts.state import Role
 from database.engine import Database
 from database.models import Case, Document, NoticeRow
+from documents.sealed import Sealer
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
 from workflows.calls import NOTICE_DELIVERY
@@ -75,8 +78,10 @@ class BoundedSMTP(smtplib.SMTP):
         return super().getreply()
 
 
-def deliver(settings: Settings, message: EmailMessage, key: str, within: timedelta | None = None) -> None:
-    """Mail ``message`` (or write it to the outbox). ``within``: how long the whole SMTP
+def deliver(
+    settings: Settings, sealer: Sealer, message: EmailMessage, key: str, within: timedelta | None = None
+) -> None:
+    """Mail ``message`` (or write it to the outbox, sealed). ``within``: how long the whole SMTP
     conversation may take; None: SMTP_TIMEOUT for each read and write."""
     if settings.smtp_url:
         url = urlparse(settings.smtp_url)
@@ -100,27 +105,7 @@ def deliver(settings: Settings, message: EmailMessage, key: str, within: timedel
                 smtp.quit()
             smtp.close()
         return
-    outbox: Path = settings.outbox_dir
-    outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{key}.eml"
-    tmp = path.with_suffix(".eml.tmp")
-    tmp.write_bytes(message.as_bytes())
-    os.replace(tmp, path)
-
-
-def outbox_key(notice_id: str) -> str:
-    """What names a notice's outbox file and its Message-ID: its id's digest, or for an embassy's
-    daily list (``list:VNM:2026-12-01:v2``) the id itself, readable (``list-VNM-2026-12-01-v2``)."""
-    if notice_id.startswith("list:"):
-        return notice_id.replace(":", "-")
-    return hashlib.sha256(notice_id.encode()).hexdigest()[:32]
-
-
-def outbox_files(outbox: Path, notice_id: str) -> list[Path]:
-    """Where :func:`deliver` may have left a notice in the local outbox: its file, and the
-    temporary one of a write cut short (for the retention's purge)."""
-    key = outbox_key(notice_id)
-    return [outbox / f"{key}.eml", outbox / f"{key}.eml.tmp"]
+    outbox.write(settings.outbox_dir, sealer, key, message)
 
 
 def already_sent(db: Database, notice_id: str) -> bool:
@@ -157,7 +142,7 @@ def send_once(
     for filename, path in attachments:  # sealed at rest (documents/sealed.py), sent opened
         pdf = deps.sealer.read(path)
         message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
-    deliver(settings, message, key, within)
+    deliver(settings, deps.sealer, message, key, within)
     with deps.db.session() as session:
         if session.get(NoticeRow, notice_id) is None:
             session.add(

@@ -261,6 +261,40 @@ def cmd_case_document(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """The local outbox's mails (sealed at rest, activities/outbox.py), for a supervisor: the list
+    shows what each is (date, to, subject, attachments); ``show`` opens one, audited."""
+    from repatriation.service import CaseService, ServiceError
+
+    settings = _settings(args)
+    service = CaseService(settings, None, _db(settings))  # type: ignore[arg-type]
+    actor = _actor(args, Role.supervisor)
+    try:
+        if args.x == "list":
+            mails = service.outbox_list(actor)
+            for name, message in mails:
+                attached = f"({sum(1 for _ in message.iter_attachments())} attached)"
+                print(f"{name}  {message['Date']}  to {message['To']}  {message['Subject']}  {attached}")
+            print(f"{len(mails)} mail(s) in {settings.outbox_dir}")
+            return 0
+        name, message = service.outbox_mail(actor, args.name)
+    except ServiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 4
+    if args.out:
+        Path(args.out).write_bytes(message.as_bytes())
+        print(f"{name} written to {args.out}")
+        return 0
+    for header in ("Date", "From", "To", "Subject", "Message-ID"):
+        print(f"{header}: {message[header]}")
+    body = message.get_body(preferencelist=("plain",))
+    print()
+    print(body.get_content() if body is not None else "")
+    for part in message.iter_attachments():
+        print(f"[attached: {part.get_filename()}]")
+    return 0
+
+
 def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespace], dict[str, Any]]):  # type: ignore[no-untyped-def]
     def cmd(args: argparse.Namespace) -> int:
         async def go(service: Any) -> int:
@@ -603,6 +637,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.set_defaults(func=cmd_users)
     accounts.add_parser("list", help="list users").set_defaults(func=cmd_users)
+
+    outbox = sub.add_parser(
+        "outbox", help="supervisor: the mail sent to the local outbox (sealed at rest)"
+    ).add_subparsers(dest="x", required=True)
+    p = outbox.add_parser("list", help="every mail: date, to, subject")
+    p.add_argument("--as", dest="actor", help="your user name (default: the login name)")
+    p.set_defaults(func=cmd_outbox)
+    p = outbox.add_parser("show", help="open one mail (audited)")
+    p.add_argument("name", help="as `outbox list` shows it (or its name without the suffix)")
+    p.add_argument("--out", help="write the whole mail, opened, to this .eml file")
+    p.add_argument("--as", dest="actor", help="your user name (default: the login name)")
+    p.set_defaults(func=cmd_outbox)
 
     p = sub.add_parser("stuck", help="supervisor: every stuck case, why and since when")
     p.add_argument("--reason", choices=["overdue", "failing", "failed", "workflow_task_failing", "on_hold"])

@@ -91,5 +91,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, duplicate: bool = Tr
             "Documents are sealed at rest: open them in the web pages, or write one out with "
             "`repatriation case document CASE DOCUMENT_ID --out FILE.pdf`."
         )
-        print(f"Mail sent (outbox): {settings.outbox_dir.resolve()}")
+        print(
+            f"Mail sent (outbox, sealed at rest): {settings.outbox_dir.resolve()}; "
+            "read it with `repatriation outbox list` and `repatriation outbox show NAME`."
+        )
     return 0

@@ -6,8 +6,8 @@ proven genuine), the ledger and bookings, and the audit trail with its chain int
 which may hold free text, are blanked; the chain covers their digests). Removed: the profile,
 the PDFs (the case's own and the consolidated ones naming it: the embassy requests and daily
 lists), decision payloads beyond their verdict, document numbers in the read model, the
-workflow's history in Temporal, and the mail about it left in the local outbox (the .eml files of
-its notices and of the consolidated mails naming it, which carry its name and those PDFs).
+workflow's history in Temporal, and the mail about it left in the local outbox (the sealed mails
+of its notices and of the consolidated mails naming it, which carry its name and those PDFs).
 
 A mail about several cases (an embassy request with each survivor's ETD application, a daily
 list) goes with the first of them purged, as its PDF does: it names this survivor, and a file
@@ -29,7 +29,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notices import outbox_files
+from activities.outbox import outbox_files
 from database import audit
 from database.engine import Database
 from database.models import AuditEntry, Case, DecisionRow, Document, DocumentCase, NoticeRow
@@ -164,7 +164,7 @@ async def purge(
     *,
     outbox: Path | None,
 ) -> PurgeReport:
-    """``outbox``: the folder the workers write mail to as .eml files (settings.outbox_dir; looked
+    """``outbox``: the folder the workers write mail to (settings.outbox_dir; looked
     at with SMTP configured too, for the mail written before it was), None for none."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=older_than_days)

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from access import scope
 from access.actor import Actor
 from activities import read_model
+from activities.outbox import open_mail, outbox_key, outbox_mails
 from contracts import decisions as d
 from contracts.interventions import Intervention, Reassign
 from contracts.messages import CaseStart, DecisionReceipt, DocType, ReadModelSync
@@ -46,7 +48,7 @@ from contracts.views import (
 from database import audit as audit_trail
 from database import ledger
 from database.engine import Database
-from database.models import AuditEntry, Case, Document, DocumentCase, StuckFlag, User
+from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow, StuckFlag, User
 from documents.sealed import Sealer
 from repatriation import metrics
 from repatriation.logs import get_logger
@@ -500,6 +502,66 @@ class CaseService:
         """:meth:`document_file` and its PDF, opened (the file is sealed at rest)."""
         doc = self.document_file(actor, case_id_or_reference, document_id)
         return doc, self.sealer.read(Path(doc.path))
+
+    # -- the local outbox (activities/outbox.py) ----------------------------------------------
+    def outbox_list(self, actor: Actor) -> list[tuple[str, EmailMessage]]:
+        """The local outbox's mails, opened, for a supervisor: a list shows what the case list
+        does (references, addresses, dates), so reading it is not audited; :meth:`outbox_mail`
+        is."""
+        if actor.role != Role.supervisor:
+            raise Forbidden("only a supervisor reads the outbox")
+        return [(p.name, open_mail(self.sealer, p)) for p in outbox_mails(self.settings.outbox_dir)]
+
+    def outbox_mail(self, actor: Actor, name: str) -> tuple[str, EmailMessage]:
+        """One mail of the local outbox (by its file name, with or without the suffix), opened
+        for a supervisor who may see every case it is about; each of those cases' audit trail
+        records the read, as for a document."""
+        if actor.role != Role.supervisor:
+            raise Forbidden("only a supervisor reads the outbox")
+        mails = outbox_mails(self.settings.outbox_dir)
+        path = next((p for p in mails if name in (p.name, p.name.split(".")[0])), None)
+        if path is None:
+            raise NotFound(f"name: no mail {name!r} in the outbox")
+        cases = self._mail_cases(path.name.split(".")[0])
+        with self.db.reading() as session:
+            found = list(session.scalars(select(Case).where(Case.id.in_(cases))))
+        if not all(scope.can_see(actor, c) for c in found):
+            raise NotFound(f"name: no mail {name!r} in the outbox")
+        message = open_mail(self.sealer, path)
+        with self.db.session() as session:
+            for case_id in [c.id for c in found] or [None]:
+                audit_trail.append(
+                    session,
+                    actor=actor.name,
+                    role=actor.role,
+                    case_id=case_id,
+                    action="outbox.read",
+                    detail=f"mail {path.name}",
+                    source=actor.source,
+                )
+        return path.name, message
+
+    def _mail_cases(self, key: str) -> list[str]:
+        """The cases a mail is about: a notice's case, or those its request or list names."""
+        with self.db.reading() as session:
+            notice = next((n for n in session.scalars(select(NoticeRow)) if outbox_key(n.id) == key), None)
+            if notice is None:
+                return []
+            if notice.kind == "embassy_request":
+                docs = select(Document.id).where(
+                    Document.doc_type == DocType.embassy_request, Document.subject == notice.case_id
+                )
+            elif notice.kind == "embassy_list":
+                _, nationality, day, version = notice.id.split(":")
+                docs = select(Document.id).where(
+                    Document.doc_type == DocType.embassy_daily_list,
+                    Document.subject == f"{nationality}:{day}",
+                    Document.version == int(version.removeprefix("v")),
+                )
+            else:
+                return [notice.case_id]
+            named = select(DocumentCase.case_id).where(DocumentCase.document_id.in_(docs)).distinct()
+            return list(session.scalars(named))
 
     def history_for(self, actor: Actor, case_id_or_reference: str) -> list[HistoryEntry]:
         case = self.case_for(actor, case_id_or_reference)

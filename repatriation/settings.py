@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     booking_failure_rate: float = Field(0.0, ge=0, le=1, description="Simulated provider faults.")
     booking_failure_seed: int | None = Field(None, description="Makes simulated faults repeatable.")
     smtp_url: str | None = Field(
-        None, description="smtp://host:port (smtp://user:password@host:port); default: .eml files in outbox."
+        None,
+        description="smtp://host:port (smtp://user:password@host:port); default: sealed mail in outbox/.",
     )
     smtp_starttls: bool = Field(
         False,

@@ -6,15 +6,22 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from activities.notices import deliver
+from documents.sealed import Sealer
+from repatriation.settings import Settings
 from tests.conftest import make_settings
 from tests.slow_smtp_sink import SlowSink
 from workflows import calls
+
+
+def send(settings: Settings, within: timedelta) -> None:
+    deliver(settings, Sealer.for_settings(settings), message(), "k", within)
 
 
 def message() -> EmailMessage:
@@ -37,7 +44,7 @@ async def test_the_whole_conversation_ends_within_its_bound(tmp_path: Path) -> N
         settings = make_settings(tmp_path, smtp_url=f"smtp://127.0.0.1:{sink.port}")
         began = time.monotonic()
         with pytest.raises((smtplib.SMTPServerDisconnected, TimeoutError)):
-            await asyncio.to_thread(deliver, settings, message(), "k", calls.NOTICE_DELIVERY / 15)
+            await asyncio.to_thread(send, settings, calls.NOTICE_DELIVERY / 15)
         assert time.monotonic() - began < 3
         assert sink.messages == []
     finally:
@@ -49,7 +56,7 @@ async def test_a_slow_server_within_the_bound_takes_the_message(tmp_path: Path) 
     await sink.start()
     try:
         settings = make_settings(tmp_path, smtp_url=f"smtp://127.0.0.1:{sink.port}")
-        await asyncio.to_thread(deliver, settings, message(), "k", calls.NOTICE_DELIVERY)
+        await asyncio.to_thread(send, settings, calls.NOTICE_DELIVERY)
         assert [m["Subject"] for m in sink.messages] == ["test"]
     finally:
         await sink.stop()
@@ -68,7 +75,7 @@ async def test_no_starttls_offered_no_mail(tmp_path: Path, credentials: str, sta
             tmp_path, smtp_url=f"smtp://{credentials}127.0.0.1:{sink.port}", smtp_starttls=starttls
         )
         with pytest.raises(smtplib.SMTPNotSupportedError, match="STARTTLS"):
-            await asyncio.to_thread(deliver, settings, message(), "k", calls.NOTICE_DELIVERY)
+            await asyncio.to_thread(send, settings, calls.NOTICE_DELIVERY)
         commands = [line.split()[0].upper() for line in sink.lines if line.strip()]
         assert b"AUTH" not in commands and b"MAIL" not in commands
         assert sink.messages == []

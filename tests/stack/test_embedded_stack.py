@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from database.models import Case
+from database.models import AuditEntry, Case
 from repatriation.synthetic import survivors
 from tests.stack.conftest import Cli, processes_mentioning
 
@@ -174,3 +174,23 @@ def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> Non
     for secret in ("SPLP-77", "Budi", "Santoso"):
         assert secret.encode() not in stored, secret
     assert b"SPLP-77" in b"".join(p.read_bytes() for p in cli.data_dir.glob("app.db*"))  # where it belongs
+    # Nor in the mail it sent (the local outbox stands in for a relay): sealed; a supervisor opens it.
+    mails = sorted((cli.data_dir / "outbox").iterdir())
+    assert mails and all(m.name.endswith(".eml.sealed") for m in mails), mails
+    for raw in (m.read_bytes() for m in mails):
+        for clear in (b"Subject:", opened["reference"].encode(), b"JVBER", b"%PDF"):  # JVBER: %PDF in base64
+            assert clear not in raw, clear
+    closed = next(line for line in cli.run("outbox", "list").stdout.splitlines() if "closed" in line)
+    assert f"Case {opened['reference']} closed: repatriated" in closed and "(1 attached)" in closed
+    name = closed.split()[0]
+    shown = cli.run("outbox", "show", name, "--as", "boss").stdout
+    assert "The closure report is attached." in shown and "[attached: closure_report-v1.pdf]" in shown
+    refused = cli.run("outbox", "show", name, "--as", "helper", check=False)  # a caseworker
+    assert refused.returncode == 4 and "only a supervisor reads the outbox" in refused.stderr
+    missing = cli.run("outbox", "show", "nothing-here", check=False)
+    assert missing.returncode == 4 and "name: no mail 'nothing-here'" in missing.stderr
+    trail = cli.database()
+    with trail.session() as s:
+        read = s.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.read")).all()
+        assert [(e.actor, e.case_id, e.detail) for e in read] == [("boss", case_id, f"mail {name}")]
+    trail.dispose()

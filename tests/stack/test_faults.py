@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 
 from access.actor import operator
+from activities.outbox import outbox_mails
 from contracts.state import Role
 from database import audit, ledger
 from database.engine import Database
@@ -195,7 +196,7 @@ async def test_worker_killed_and_server_restarted_nothing_lost_nothing_doubled(t
         assert 1 <= len(requests) <= CASES - passports
         assert set(bookings.values()) == {1} and len(bookings) == CASES
         assert set(commitments.values()) == {1} and len(commitments) == CASES
-        mails = len(list(settings.outbox_dir.glob("*.eml")))
+        mails = len(outbox_mails(settings.outbox_dir))
         assert notices == CASES + len(requests) == mails  # closure notices + the embassy requests
         assert len(list(settings.documents_dir.rglob("*.pdf.sealed"))) == expected_docs + len(requests)
         assert audit.verify(db).intact

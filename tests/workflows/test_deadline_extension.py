@@ -4,11 +4,11 @@ are mailed a second overdue notice, once (time-skipping server)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from email import message_from_bytes
 
 from sqlalchemy import select
 
 from activities.notices import NoticeActivities
+from activities.outbox import open_mail, outbox_mails
 from contracts.messages import Notice
 from contracts.state import DecisionKind, Role
 from database.models import NoticeRow
@@ -17,7 +17,7 @@ from tests.journeys import open_case
 
 
 def overdue_mails(h: Harness) -> list[str]:
-    mails = [message_from_bytes(p.read_bytes()) for p in h.settings.outbox_dir.glob("*.eml")]
+    mails = [open_mail(h.deps.sealer, p) for p in outbox_mails(h.settings.outbox_dir)]
     return sorted(str(m["Subject"]) for m in mails if str(m["Subject"]).startswith("Overdue"))
 
 

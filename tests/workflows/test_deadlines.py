@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from email import message_from_bytes
 
 from sqlalchemy import select
 
+from activities.outbox import open_mail, outbox_mails
 from contracts.state import DecisionKind
 from database.models import Case, NoticeRow
 from tests.conftest import Harness
@@ -24,7 +24,7 @@ async def test_identity_attestation_reminder_then_overdue(isolated_harness: Harn
     state = await h.wait_for(case_id, lambda s: any(e.event == "reminder" for e in s.history), "reminder")
     pending = state.pending_of(DecisionKind.identity_attestation)
     assert pending is not None and pending.reminders_sent == 1 and not pending.overdue
-    mails = [message_from_bytes(p.read_bytes()) for p in h.settings.outbox_dir.glob("*.eml")]
+    mails = [open_mail(h.deps.sealer, p) for p in outbox_mails(h.settings.outbox_dir)]
     assert [m["To"] for m in mails] == ["caseworkers@shelter.example"]
     assert "Reminder" in mails[0]["Subject"] and state.reference in mails[0]["Subject"]
 

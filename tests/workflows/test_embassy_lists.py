@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from activities.outbox import outbox_mails
 from contracts.messages import EmbassyList
 from contracts.state import DecisionKind
 from database.models import Document
@@ -39,7 +40,8 @@ async def test_daily_list_per_embassy(harness: Harness) -> None:
     for needle in (*needles, "Nguyễn Thị Lan", "Trần Thị Hoa", "art. 8", doc.verification_code):
         assert "".join(needle.split()) in flat, needle
     assert h.service.resolve(budi).reference not in text  # each embassy sees its own nationals only
-    mails = sorted(p.read_bytes().decode(errors="replace") for p in h.settings.outbox_dir.glob("list-*.eml"))
+    lists = [p for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
+    mails = sorted(h.deps.sealer.read(p).decode(errors="replace") for p in lists)
     assert len(mails) == 2 and any("consular.vnm@" in m for m in mails)
 
     again = await send_lists(h)  # a retry, or a second run the same day: nothing new

@@ -6,8 +6,6 @@ a case twice nor mails twice."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from email import message_from_bytes
-from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from access.actor import Actor
 from activities.embassy_requests import EmbassyRequestActivities, batcher_id
+from activities.outbox import open_mail, outbox_mails
 from contracts.messages import EmbassyRequestBatch
 from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
@@ -40,9 +39,7 @@ def named(h: Harness, document_id: str) -> set[str]:
 
 
 def mails_to(h: Harness, address: str) -> list:
-    messages = [
-        message_from_bytes(p.read_bytes(), policy=default) for p in h.settings.outbox_dir.glob("*.eml")
-    ]
+    messages = [open_mail(h.deps.sealer, p) for p in outbox_mails(h.settings.outbox_dir)]
     return [m for m in messages if m["To"] == address]
 
 

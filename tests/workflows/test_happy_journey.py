@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes
-from email.policy import default
 from pathlib import Path
 
 from sqlalchemy import select
 
+from activities.outbox import open_mail, outbox_mails
 from contracts.state import DecisionKind, Outcome, Stage, StageStatus
 from database.models import (
     BookingRow,
@@ -18,6 +17,7 @@ from database.models import (
     FundingCommitmentRow,
     NoticeRow,
 )
+from documents.sealed import MAGIC
 from tests.conftest import CASEWORKER, Harness, pdf_text
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
 from workflows.journey import V8
@@ -148,7 +148,13 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
         assert asked is not None and asked.to_address == "consular.vnm@embassies.example"
     sent = [e for e in final.history if e.stage == Stage.embassy and e.event == "sent"]
     assert len(sent) == 1 and request.subject in (sent[0].detail or "")
-    mail = [message_from_bytes(p.read_bytes(), policy=default) for p in h.settings.outbox_dir.glob("*.eml")]
+    sent = outbox_mails(h.settings.outbox_dir)
+    # The outbox stands in for a relay: its mails rest sealed, nobody's name or PDF in clear.
+    for raw in (p.read_bytes() for p in sent):
+        assert raw.startswith(MAGIC)
+        for clear in (b"Subject:", final.reference.encode(), b"JVBER", b"%PDF"):  # JVBER: %PDF in base64
+            assert clear not in raw, clear
+    mail = [open_mail(h.deps.sealer, p) for p in sent]
     assert len(mail) == 2
     to_embassy = next(m for m in mail if m["To"] == "consular.vnm@embassies.example")
     attached = sorted(part.get_filename() for part in to_embassy.iter_attachments())

@@ -7,8 +7,6 @@ from __future__ import annotations
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from sqlalchemy import select, update
 
 from access.actor import operator
 from activities.notices import already_sent
+from activities.outbox import open_mail, outbox_mails
 from contracts.state import DecisionKind, Role
 from database import audit
 from database.models import Case, DecisionRow, Document, DocumentCase, NoticeRow
@@ -100,8 +99,8 @@ def outbox_texts(h: Harness, tmp_path: Path) -> dict[str, str]:
     """Each outbox mail's headers, body and attached PDFs as text, without white space (names
     wrap inside the PDFs' narrow table cells)."""
     texts = {}
-    for eml in sorted(h.settings.outbox_dir.iterdir()):
-        message = message_from_bytes(eml.read_bytes(), policy=default)
+    for eml in outbox_mails(h.settings.outbox_dir):
+        message = open_mail(h.deps.sealer, eml)
         parts = [str(v) for v in message.values()]
         for part in message.walk():
             if part.get_content_type() == "text/plain":
