@@ -148,16 +148,22 @@ class CaseService:
         self.sealer = Sealer.for_settings(settings)
 
     def audit(self, actor: Actor, action: str, case_id: str | None, detail: str | None = None) -> None:
+        self._audit_each(actor, action, {case_id: detail})
+
+    def _audit_each(self, actor: Actor, action: str, details: dict[str | None, str | None]) -> None:
+        """One entry per case (its detail), in one transaction: a read of something about several
+        cases shows in each one's trail."""
         with self.db.session() as session:
-            audit_trail.append(
-                session,
-                actor=actor.name,
-                role=actor.role,
-                case_id=case_id,
-                action=action,
-                detail=detail,
-                source=actor.source,
-            )
+            for case_id, detail in details.items():
+                audit_trail.append(
+                    session,
+                    actor=actor.name,
+                    role=actor.role,
+                    case_id=case_id,
+                    action=action,
+                    detail=detail,
+                    source=actor.source,
+                )
 
     # -- opening ---------------------------------------------------------------------------
     def _case_start(self, case_id: str, reference: str, profile: SurvivorProfile, today: date) -> CaseStart:
@@ -483,17 +489,8 @@ class CaseService:
             if len(others) != len(set(named)) or not all(scope.can_see(actor, c) for c in others):
                 raise NotFound(f"document {document_id} not found")
         detail = f"{doc.doc_type} v{doc.version}"
-        with self.db.session() as session:
-            for named_id in named:
-                audit_trail.append(
-                    session,
-                    actor=actor.name,
-                    role=actor.role,
-                    case_id=named_id,
-                    action="document.read",
-                    detail=detail if named_id == case.id else f"{detail}, read through case {case.reference}",
-                    source=actor.source,
-                )
+        through = f"{detail}, read through case {case.reference}"
+        self._audit_each(actor, "document.read", {n: detail if n == case.id else through for n in named})
         return doc
 
     def document_pdf(
@@ -528,17 +525,8 @@ class CaseService:
         if not all(scope.can_see(actor, c) for c in found):
             raise NotFound(f"name: no mail {name!r} in the outbox")
         message = open_mail(self.sealer, path)
-        with self.db.session() as session:
-            for case_id in [c.id for c in found] or [None]:
-                audit_trail.append(
-                    session,
-                    actor=actor.name,
-                    role=actor.role,
-                    case_id=case_id,
-                    action="outbox.read",
-                    detail=f"mail {path.name}",
-                    source=actor.source,
-                )
+        about: list[str | None] = [c.id for c in found] or [None]
+        self._audit_each(actor, "outbox.read", dict.fromkeys(about, f"mail {path.name}"))
         return path.name, message
 
     def _mail_cases(self, key: str) -> list[str]:
