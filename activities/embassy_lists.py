@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.deps import Deps
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
+from activities.outbox import embassy_list_notice
 from activities.profiles import parse_profile
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
 from contracts.state import Role
@@ -113,9 +114,9 @@ class EmbassyListActivities:
         """Mail the list once per version (a list that grew during the day goes out again)."""
         return send_once(
             self.deps,
-            notice_id=f"list:{nationality}:{day}:v{version}",
+            notice_id=embassy_list_notice(nationality, day, version),
             kind="embassy_list",
-            case_id=f"list:{nationality}:{day}:v{version}",
+            case_id=embassy_list_notice(nationality, day, version),
             to=recipient(self.deps.settings, Role.liaison, nationality),
             subject=f"Survivors awaiting your decisions on {day}: {count} case(s)",
             body=(

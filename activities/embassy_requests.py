@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import Deps
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
+from activities.outbox import embassy_request_notice
 from activities.profiles import load_case, parse_profile
 from contracts.messages import (
     DocType,
@@ -236,7 +237,7 @@ class EmbassyRequestActivities:
         reference = batch.request_reference
         return send_once(
             self.deps,
-            notice_id=f"embassy-request:{reference}",
+            notice_id=embassy_request_notice(reference),
             kind="embassy_request",
             case_id=reference,
             to=recipient(self.deps.settings, Role.liaison, batch.nationality),

@@ -44,6 +44,22 @@ def write(outbox: Path, sealer: Sealer, key: str, message: EmailMessage) -> None
         plain.unlink(missing_ok=True)
 
 
+def embassy_request_notice(reference: str) -> str:
+    """The notice id of a consolidated embassy request (activities/embassy_requests.py)."""
+    return f"embassy-request:{reference}"
+
+
+def embassy_list_notice(nationality: str, day: str, version: int) -> str:
+    """The notice id of an embassy's daily list, version by version (activities/embassy_lists.py)."""
+    return f"list:{nationality}:{day}:v{version}"
+
+
+def embassy_list_of(notice_id: str) -> tuple[str, str, int]:
+    """(nationality, day, version) of :func:`embassy_list_notice`'s id."""
+    _, nationality, day, version = notice_id.split(":")
+    return nationality, day, int(version.removeprefix("v"))
+
+
 def outbox_key(notice_id: str) -> str:
     """What names a notice's outbox file and its Message-ID: its id's digest, or for an embassy's
     daily list (``list:VNM:2026-12-01:v2``) the id itself, readable (``list-VNM-2026-12-01-v2``)."""

@@ -29,7 +29,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.outbox import outbox_files
+from activities.outbox import embassy_list_notice, embassy_request_notice, outbox_files
 from database import audit
 from database.engine import Database
 from database.models import AuditEntry, Case, DecisionRow, Document, DocumentCase, NoticeRow
@@ -90,9 +90,10 @@ def _mail_notice_id(doc: Document) -> str | None:
     """The notice that mailed a document about several cases (activities/embassy_requests.py,
     activities/embassy_lists.py)."""
     if doc.doc_type == "embassy_request":
-        return f"embassy-request:{doc.subject}"
+        return embassy_request_notice(doc.subject)
     if doc.doc_type == "embassy_daily_list":
-        return f"list:{doc.subject}:v{doc.version}"
+        nationality, day = doc.subject.split(":", 1)
+        return embassy_list_notice(nationality, day, doc.version)
     return None
 
 

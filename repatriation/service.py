@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from access import scope
 from access.actor import Actor
 from activities import read_model
-from activities.outbox import open_mail, outbox_key, outbox_mails
+from activities.outbox import embassy_list_of, open_mail, outbox_key, outbox_mails
 from contracts import decisions as d
 from contracts.interventions import Intervention, Reassign
 from contracts.messages import CaseStart, DecisionReceipt, DocType, ReadModelSync
@@ -540,11 +540,11 @@ class CaseService:
                     Document.doc_type == DocType.embassy_request, Document.subject == notice.case_id
                 )
             elif notice.kind == "embassy_list":
-                _, nationality, day, version = notice.id.split(":")
+                nationality, day, version = embassy_list_of(notice.id)
                 docs = select(Document.id).where(
                     Document.doc_type == DocType.embassy_daily_list,
                     Document.subject == f"{nationality}:{day}",
-                    Document.version == int(version.removeprefix("v")),
+                    Document.version == version,
                 )
             else:
                 return [notice.case_id]
