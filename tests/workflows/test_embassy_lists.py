@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from activities.outbox import outbox_mails
 from contracts.messages import EmbassyList
 from contracts.state import DecisionKind
-from database.models import Document
-from tests.conftest import Harness, pdf_text
+from database.models import AuditEntry, Document
+from tests.conftest import SUPERVISOR, Harness, pdf_text
 from tests.journeys import HOA, open_case, through_embassy, through_identity
 from workflows.embassy_lists import EmbassyListsWorkflow
 
@@ -43,6 +45,15 @@ async def test_daily_list_per_embassy(harness: Harness) -> None:
     lists = [p for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
     mails = sorted(h.deps.sealer.read(p).decode(errors="replace") for p in lists)
     assert len(mails) == 2 and any("consular.vnm@" in m for m in mails)
+    # A supervisor opens the VNM list's mail: the read is in the trail of each survivor it names.
+    vnm = next(p for p in lists if "VNM" in p.name)
+    name, opened = h.service.outbox_mail(SUPERVISOR, vnm.name.split(".")[0])
+    assert name == vnm.name and opened["To"].startswith("consular.vnm@")
+    with h.db.reading() as s:
+        read = select(AuditEntry.case_id).where(
+            AuditEntry.action == "outbox.read", AuditEntry.detail == f"mail {name}"
+        )
+        assert sorted(s.scalars(read)) == sorted([lan, hoa])
 
     again = await send_lists(h)  # a retry, or a second run the same day: nothing new
     assert again["VNM"].document_id == first["VNM"].document_id and not again["VNM"].mailed
