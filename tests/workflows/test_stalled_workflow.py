@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -61,7 +61,11 @@ async def _stalled_then_recovered(h: Harness) -> None:
     queue = f"broken-{uuid.uuid4()}"
     BROKEN["on"] = True
     async with Worker(h.env.client, task_queue=queue, workflows=[BrokenDeploy]):
-        handle = await h.env.client.start_workflow(BrokenDeploy.run, id=workflow_id, task_queue=queue)
+        # A failing workflow task's later attempts are paced by the workflow's task timeout: with
+        # the default 10 s the fix was picked up 14 s after it was deployed, with 2 s in 0.5 s.
+        handle = await h.env.client.start_workflow(
+            BrokenDeploy.run, id=workflow_id, task_queue=queue, task_timeout=timedelta(seconds=2)
+        )
         boss = operator("sup", Role.supervisor, ORG, "test")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
