@@ -1,20 +1,43 @@
 """The codec server: the Temporal Web UI and `temporal workflow show --codec-endpoint` decode
-encrypted histories through it, for supervisors only."""
+encrypted histories through it, for supervisors only, and only what is about their own
+organisation's cases.
+
+Every payload is encrypted with the same keys whatever the case, and a codec request carries
+payloads only (not the workflow they come from), so each payload is judged by what it says once
+decrypted: the JSON names its case (``case_id``, ``case_ids``) or its organisation
+(``organisation``), as the case's state, its start, its read model's writes, its activities'
+inputs and its decisions' receipts do. A payload is decoded when it names something and all it
+names is the supervisor's organisation's; otherwise, or when it names nothing (a person's
+decision as sent, a cost estimate, a list of flights), it is withheld: replaced by a note saying
+so. Plain numbers, booleans and nulls are decoded as they are, and a payload that came
+unencrypted (the SDK's own markers) is returned as it came. Each case whose payloads were
+decoded has the read in its audit trail.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from access.actor import Actor
 from api.auth import api_actor
 from contracts.state import Role
-from repatriation.codec import codec_for
+from repatriation.codec import ENCODING, codec_for
 
 router = APIRouter(prefix="/codec", tags=["codec"])
+
+JSON = b"json/plain"
+NULL = b"binary/null"
+WITHHELD = Payload(
+    metadata={"encoding": JSON},
+    data=json.dumps(
+        {"withheld": "not decoded: it names no case of your organisation (or another organisation's)"}
+    ).encode(),
+)
 
 
 def supervisor(actor: Annotated[Actor, Depends(api_actor)]) -> Actor:
@@ -30,6 +53,50 @@ async def _payloads(request: Request) -> Payloads:
         raise HTTPException(422, f"payloads: not a Payloads JSON document ({err})") from None
 
 
+def named_in(value: Any, organisations: set[str], cases: set[str]) -> None:
+    """Add to ``organisations`` and ``cases`` every organisation and case id that ``value`` (a
+    decoded JSON document) names, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "organisation" and isinstance(item, str):
+                organisations.add(item)
+            elif key == "case_id" and isinstance(item, str):
+                cases.add(item)
+            elif key == "case_ids" and isinstance(item, list):
+                cases.update(i for i in item if isinstance(i, str))
+            named_in(item, organisations, cases)
+    elif isinstance(value, list):
+        for item in value:
+            named_in(item, organisations, cases)
+
+
+def _plain_scalar(payload: Payload) -> bool:
+    encoding = payload.metadata.get("encoding")
+    if encoding == NULL:
+        return True
+    if encoding != JSON:
+        return False
+    try:
+        value = json.loads(payload.data)
+    except ValueError:
+        return False
+    return value is None or isinstance(value, bool | int | float)
+
+
+def _names(payload: Payload) -> tuple[set[str], set[str]] | None:
+    """The organisations and cases a JSON payload names; None when it is not JSON."""
+    if payload.metadata.get("encoding") != JSON:
+        return None
+    try:
+        value = json.loads(payload.data)
+    except ValueError:
+        return None
+    organisations: set[str] = set()
+    cases: set[str] = set()
+    named_in(value, organisations, cases)
+    return organisations, cases
+
+
 @router.post("/decode")
 async def decode(request: Request, actor: Annotated[Actor, Depends(supervisor)]) -> dict[str, Any]:
     payloads = await _payloads(request)
@@ -38,8 +105,29 @@ async def decode(request: Request, actor: Annotated[Actor, Depends(supervisor)])
         decoded = await codec.decode(payloads.payloads)
     except Exception as err:  # noqa: BLE001 - wrong key or corrupted payload
         raise HTTPException(422, f"payloads: cannot be decrypted ({type(err).__name__})") from None
-    request.app.state.service.audit(actor, "codec.decode", None, f"{len(decoded)} payload(s)")
-    return json_format.MessageToDict(Payloads(payloads=decoded))
+    named = [_names(p) for p in decoded]
+    every_case = {c for n in named if n is not None for c in n[1]}
+    service = request.app.state.service
+    visible = service.visible_case_ids(actor, every_case)
+    shown: list[Payload] = []
+    read: dict[str | None, int] = {}
+    for sent, payload, names in zip(payloads.payloads, decoded, named, strict=True):
+        if sent.metadata.get("encoding") != ENCODING or _plain_scalar(payload):
+            shown.append(payload)  # it came in clear (the SDK's own markers): nothing to keep back
+            continue
+        organisations, cases = names if names is not None else (set(), set())
+        ours = (organisations or cases) and organisations <= {actor.organisation} and cases <= visible
+        shown.append(payload if ours else WITHHELD)
+        for case_id in cases if ours else ():
+            read[case_id] = read.get(case_id, 0) + 1
+    withheld = sum(p is WITHHELD for p in shown)
+    details: dict[str | None, str | None] = {
+        case_id: f"{count} payload(s)" for case_id, count in sorted(read.items())
+    }
+    if not details or withheld:
+        details[None] = f"{len(shown) - withheld} payload(s) decoded, {withheld} withheld"
+    service.audit_each(actor, "codec.decode", details)
+    return json_format.MessageToDict(Payloads(payloads=shown))
 
 
 @router.post("/encode")

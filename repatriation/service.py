@@ -148,9 +148,18 @@ class CaseService:
         self.sealer = Sealer.for_settings(settings)
 
     def audit(self, actor: Actor, action: str, case_id: str | None, detail: str | None = None) -> None:
-        self._audit_each(actor, action, {case_id: detail})
+        self.audit_each(actor, action, {case_id: detail})
 
-    def _audit_each(self, actor: Actor, action: str, details: dict[str | None, str | None]) -> None:
+    def visible_case_ids(self, actor: Actor, case_ids: set[str]) -> set[str]:
+        """Those of ``case_ids`` that ``actor`` may see (the rest are another organisation's,
+        another country's, or unknown)."""
+        if not case_ids:
+            return set()
+        query = scope.restrict(actor, select(Case.id)).where(Case.id.in_(sorted(case_ids)))
+        with self.db.reading() as session:
+            return set(session.scalars(query))
+
+    def audit_each(self, actor: Actor, action: str, details: dict[str | None, str | None]) -> None:
         """One entry per case (its detail), in one transaction: a read of something about several
         cases shows in each one's trail."""
         with self.db.session() as session:
@@ -490,7 +499,7 @@ class CaseService:
                 raise NotFound(f"document {document_id} not found")
         detail = f"{doc.doc_type} v{doc.version}"
         through = f"{detail}, read through case {case.reference}"
-        self._audit_each(actor, "document.read", {n: detail if n == case.id else through for n in named})
+        self.audit_each(actor, "document.read", {n: detail if n == case.id else through for n in named})
         return doc
 
     def document_pdf(
@@ -526,7 +535,7 @@ class CaseService:
             raise NotFound(f"name: no mail {name!r} in the outbox")
         message = open_mail(self.sealer, path)
         about: list[str | None] = [c.id for c in found] or [None]
-        self._audit_each(actor, "outbox.read", dict.fromkeys(about, f"mail {path.name}"))
+        self.audit_each(actor, "outbox.read", dict.fromkeys(about, f"mail {path.name}"))
         return path.name, message
 
     def _mail_cases(self, key: str) -> list[str]:
