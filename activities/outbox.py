@@ -44,6 +44,25 @@ def write(outbox: Path, sealer: Sealer, key: str, message: EmailMessage) -> None
         plain.unlink(missing_ok=True)
 
 
+def seal_plain_mails(outbox: Path, sealer: Sealer) -> int:
+    """Seal every mail a worker from before the outbox was sealed left in clear, in place, and
+    remove the plain copies (and plain writes cut short); returns how many were sealed. Run as a
+    worker starts (repatriation/temporal.py, running_workers), so that no mail rests in clear
+    for longer than an upgrade."""
+    if not outbox.is_dir():
+        return 0
+    sealed = 0
+    for plain in sorted(outbox.glob("*.eml.tmp")):
+        plain.unlink(missing_ok=True)
+    for plain in sorted(outbox.glob("*.eml")):
+        target = plain.with_name(plain.name + SUFFIX)
+        if not target.exists():
+            sealer.write(target, plain.read_bytes())
+            sealed += 1
+        plain.unlink(missing_ok=True)
+    return sealed
+
+
 def embassy_request_notice(reference: str) -> str:
     """The notice id of a consolidated embassy request (activities/embassy_requests.py)."""
     return f"embassy-request:{reference}"

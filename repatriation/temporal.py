@@ -15,9 +15,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deps import Deps, available_cores
+from activities.outbox import seal_plain_mails
 from activities.registry import build_activities
 from activities.stuck import StuckInterceptor
 from repatriation.codec import data_converter
+from repatriation.logs import get_logger
 from repatriation.settings import Settings
 from workflows.embassy_lists import EmbassyListsWorkflow
 from workflows.embassy_requests import EmbassyRequestsWorkflow
@@ -151,8 +153,13 @@ async def running_workers(
       beside them;
     - the paperwork queue: the documents, as many at once as :func:`paperwork_slots`, so that
       the rest of a mass release's paperwork waits in Temporal, ordered by priority.
+
+    Mail that a worker from before the outbox was sealed left in clear is sealed first.
     """
     settings = deps.settings
+    sealed = await asyncio.to_thread(seal_plain_mails, settings.outbox_dir, deps.sealer)
+    if sealed:
+        get_logger().info("outbox: plain mails sealed", count=sealed)
     activities = build_activities(deps)
     interceptors = [StuckInterceptor(deps.db, settings.stuck_after_attempts)]
     slots = paperwork_slots(deps)

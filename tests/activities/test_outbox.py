@@ -61,6 +61,31 @@ def test_a_plain_mail_from_before_sealing_is_read_then_replaced(tmp_path: Path) 
     assert open_mail(s, outbox_mails(box)[0])["Subject"] == "new"
 
 
+def test_a_starting_worker_seals_the_plain_mails_left_from_before(tmp_path: Path) -> None:
+    """Mail written in clear by a worker from before the outbox was sealed does not rest in clear
+    until it is purged: the next worker to start seals it (repatriation/temporal.py, running_workers)."""
+    s, box = sealer(), tmp_path / "outbox"
+    old_key, both_key = outbox_key("case-3:closed"), outbox_key("case-4:closed")
+    box.mkdir()
+    (box / f"{old_key}.eml").write_bytes(mail("only plain").as_bytes())
+    (box / f"{both_key}.eml").write_bytes(mail("plain twin").as_bytes())
+    outbox.write(box, s, both_key, mail("sealed already"))
+    (box / f"{both_key}.eml").write_bytes(mail("plain twin").as_bytes())  # (write removed it)
+    (box / f"{old_key}.eml.tmp").write_bytes(b"cut short")
+
+    assert outbox.seal_plain_mails(box, s) == 1
+    assert sorted(p.name for p in box.iterdir()) == sorted(
+        [f"{old_key}{OUTBOX_SUFFIX}", f"{both_key}{OUTBOX_SUFFIX}"]
+    )
+    for path in box.iterdir():
+        raw = path.read_bytes()
+        assert raw.startswith(MAGIC) and b"Subject:" not in raw and "Nguyễn".encode() not in raw
+    opened = {open_mail(s, p)["Subject"] for p in outbox_mails(box)}
+    assert opened == {"only plain", "sealed already"}  # the sealed one is not overwritten
+    assert outbox.seal_plain_mails(box, s) == 0  # nothing left in clear
+    assert outbox.seal_plain_mails(tmp_path / "none", s) == 0  # no outbox yet
+
+
 def test_the_purge_is_told_every_name_a_notice_may_rest_under(tmp_path: Path) -> None:
     key = outbox_key("embassy-request:RQ-1")
     assert len(key) == 32 and outbox_key("list:VNM:2026-12-01:v2") == "list-VNM-2026-12-01-v2"

@@ -85,6 +85,11 @@ def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> Non
     # Ctrl-C stops the stack in the middle of the journey; starting it again carries on.
     assert cli.interrupt(up) == 130
     assert processes_mentioning(str(cli.data_dir)) == []
+    # A mail left in clear by a worker from before the outbox was sealed: sealed as one starts.
+    (cli.data_dir / "outbox").mkdir(parents=True, exist_ok=True)
+    (cli.data_dir / "outbox" / "left-in-clear.eml").write_bytes(
+        b"Subject: Case RP-OLD closed\r\n\r\nBudi Santoso is home.\r\n"
+    )
     up = cli.start("up")
     cli.read_until(up, "The worker is running")
 
@@ -177,6 +182,7 @@ def test_a_case_by_hand_through_up_survives_a_restart(cli: Cli, tmp_path) -> Non
     # Nor in the mail it sent (the local outbox stands in for a relay): sealed; a supervisor opens it.
     mails = sorted((cli.data_dir / "outbox").iterdir())
     assert mails and all(m.name.endswith(".eml.sealed") for m in mails), mails
+    assert cli.data_dir / "outbox" / "left-in-clear.eml.sealed" in mails
     for raw in (m.read_bytes() for m in mails):
         for clear in (b"Subject:", opened["reference"].encode(), b"JVBER", b"%PDF"):  # JVBER: %PDF in base64
             assert clear not in raw, clear
