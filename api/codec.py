@@ -6,16 +6,19 @@ Every payload is encrypted with the same keys whatever the case, and a codec req
 payloads only (not the workflow they come from), so each payload is judged by what it says once
 decrypted: the JSON names its case (``case_id``, ``case_ids``) or its organisation
 (``organisation``), as the case's state, its start, its read model's writes, its activities'
-inputs and its decisions' receipts do. A payload is decoded when it names something and all it
-names is the supervisor's organisation's; otherwise, or when it names nothing (a person's
-decision as sent, a cost estimate, a list of flights), it is withheld: replaced by a note saying
-so. Plain numbers, booleans and nulls are decoded as they are, and a payload that came
-unencrypted (the SDK's own markers) is returned as it came. Each case whose payloads were
-decoded has the read in its audit trail.
+inputs and its decisions' receipts do (the possible duplicates an identity report lists are
+other cases, perhaps another organisation's: they do not count). A payload is decoded when it
+names something and all it names is the supervisor's organisation's; otherwise, or when it names
+nothing (a person's decision as sent, a cost estimate, a list of flights), it is withheld:
+replaced by a note saying so. Plain numbers, booleans and nulls are decoded as they are, and a
+payload that came unencrypted (the SDK's own markers) is returned as it came. Each case whose
+payloads were decoded has the read in its audit trail; what was decoded naming no case, or
+withheld, is counted in an entry about no case.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -53,11 +56,19 @@ async def _payloads(request: Request) -> Payloads:
         raise HTTPException(422, f"payloads: not a Payloads JSON document ({err})") from None
 
 
+# Keys whose case ids name other cases than the one a payload is about: an identity report's
+# possible duplicates may be another organisation's cases (duplicates are looked for across
+# organisations), and must not make the report readable by that organisation's supervisors.
+NOT_ABOUT = {"duplicates"}
+
+
 def named_in(value: Any, organisations: set[str], cases: set[str]) -> None:
     """Add to ``organisations`` and ``cases`` every organisation and case id that ``value`` (a
-    decoded JSON document) names, at any depth."""
+    decoded JSON document) names, at any depth, but under :data:`NOT_ABOUT`."""
     if isinstance(value, dict):
         for key, item in value.items():
+            if key in NOT_ABOUT:
+                continue
             if key == "organisation" and isinstance(item, str):
                 organisations.add(item)
             elif key == "case_id" and isinstance(item, str):
@@ -78,7 +89,7 @@ def _plain_scalar(payload: Payload) -> bool:
         return False
     try:
         value = json.loads(payload.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return value is None or isinstance(value, bool | int | float)
 
@@ -87,13 +98,12 @@ def _names(payload: Payload) -> tuple[set[str], set[str]] | None:
     """The organisations and cases a JSON payload names; None when it is not JSON."""
     if payload.metadata.get("encoding") != JSON:
         return None
-    try:
-        value = json.loads(payload.data)
-    except ValueError:
-        return None
     organisations: set[str] = set()
     cases: set[str] = set()
-    named_in(value, organisations, cases)
+    try:
+        named_in(json.loads(payload.data), organisations, cases)
+    except (ValueError, RecursionError):  # not JSON, or nested past reading: withheld
+        return None
     return organisations, cases
 
 
@@ -108,25 +118,31 @@ async def decode(request: Request, actor: Annotated[Actor, Depends(supervisor)])
     named = [_names(p) for p in decoded]
     every_case = {c for n in named if n is not None for c in n[1]}
     service = request.app.state.service
-    visible = service.visible_case_ids(actor, every_case)
+    visible = await asyncio.to_thread(service.visible_case_ids, actor, every_case)
     shown: list[Payload] = []
-    read: dict[str | None, int] = {}
+    read: dict[str, int] = {}
+    about_no_case = 0
     for sent, payload, names in zip(payloads.payloads, decoded, named, strict=True):
         if sent.metadata.get("encoding") != ENCODING or _plain_scalar(payload):
-            shown.append(payload)  # it came in clear (the SDK's own markers): nothing to keep back
+            shown.append(payload)  # it came in clear (the SDK's own markers), or a bare number, flag, null
             continue
         organisations, cases = names if names is not None else (set(), set())
         ours = (organisations or cases) and organisations <= {actor.organisation} and cases <= visible
         shown.append(payload if ours else WITHHELD)
+        if ours and not cases:
+            about_no_case += 1  # the organisation's own (an embassy's batcher)
         for case_id in cases if ours else ():
             read[case_id] = read.get(case_id, 0) + 1
     withheld = sum(p is WITHHELD for p in shown)
     details: dict[str | None, str | None] = {
         case_id: f"{count} payload(s)" for case_id, count in sorted(read.items())
     }
-    if not details or withheld:
-        details[None] = f"{len(shown) - withheld} payload(s) decoded, {withheld} withheld"
-    service.audit_each(actor, "codec.decode", details)
+    if not details or withheld or about_no_case:
+        details[None] = (
+            f"{len(shown) - withheld} payload(s) decoded ({about_no_case} naming no case), "
+            f"{withheld} withheld"
+        )
+    await asyncio.to_thread(service.audit_each, actor, "codec.decode", details)
     return json_format.MessageToDict(Payloads(payloads=shown))
 
 

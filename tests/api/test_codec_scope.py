@@ -79,18 +79,44 @@ async def test_a_supervisor_decodes_only_their_own_organisation_s_payloads(api: 
 
     # A payload naming this organisation and a case it does not have is withheld too.
     mixed = {"organisation": ORG, "case_ids": [case_id, str(uuid.uuid4())]}
-    data = base64.b64encode(json.dumps(mixed).encode()).decode()
-    encoding = base64.b64encode(b"json/plain").decode()
-    forged = {"payloads": [{"metadata": {"encoding": encoding}, "data": data}]}
-    sealed_forged = (await api.post("sup_a", "/codec/encode", forged)).json()
+    sealed_forged = (await api.post("sup_a", "/codec/encode", _json_payloads(mixed))).json()
     assert '"withheld"' in _texts((await api.post("sup_a", "/codec/decode", sealed_forged)).json())[0]
+
+    # An identity report lists possible duplicates, perhaps another organisation's cases (they
+    # are looked for across organisations): that does not make it theirs to read, and the
+    # case's own state naming such a duplicate is still its own supervisor's.
+    their_body = {"client_reference": f"codec-b-{uuid.uuid4().hex[:8]}", "survivor": person(1)}
+    theirs = await api.post("cw_b", "/api/cases", their_body)
+    assert theirs.status_code == 201, theirs.text
+    their_case = theirs.json()["case_id"]
+    duplicate = {"case_id": their_case, "reference": "RP-B", "score": 0.97, "reason": "same birth date"}
+    check = {"name": "age", "outcome": "passed", "detail": "minor aged 15"}
+    report = {"checks": [check], "duplicates": [duplicate]}
+    state = {"case_id": case_id, "organisation": ORG, "identity": report}
+    nested = "[" * 20_000 + "]" * 20_000  # deeper than a reader goes: withheld, not an error
+    sealed_more = (await api.post("sup_a", "/codec/encode", _json_payloads(report, state, nested))).json()
+    by_b = _texts((await api.post("sup_b", "/codec/decode", sealed_more)).json())
+    by_a = _texts((await api.post("sup_a", "/codec/decode", sealed_more)).json())
+    assert ['"withheld"' in t for t in by_b] == [True, True, True]
+    assert ['"withheld"' in t for t in by_a] == [True, False, True]  # the report names no case
 
     # The read is in the case's audit trail, as the supervisor who made it; the other's is not.
     with api.h.db.session() as s:
         entries = s.execute(
             select(AuditEntry.actor, AuditEntry.detail).where(
                 AuditEntry.case_id == case_id, AuditEntry.action == "codec.decode"
-            )
+            ).order_by(AuditEntry.id)
         ).all()
-    assert [actor for actor, _ in entries] == ["sup_a"]
-    assert entries[0].detail == f"{len(about_the_case)} payload(s)"
+    assert [actor for actor, _ in entries] == ["sup_a", "sup_a"]
+    assert entries[0].detail == f"{len(about_the_case)} payload(s)" and entries[1].detail == "1 payload(s)"
+
+
+def _json_payloads(*values: Any) -> dict[str, Any]:
+    """JSON payloads of ``values`` (a string is taken as JSON text already)."""
+    encoding = base64.b64encode(b"json/plain").decode()
+    texts = [v if isinstance(v, str) else json.dumps(v) for v in values]
+    return {
+        "payloads": [
+            {"metadata": {"encoding": encoding}, "data": base64.b64encode(t.encode()).decode()} for t in texts
+        ]
+    }
