@@ -23,6 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def reserved_port() -> socket.socket:
+    """A port held, bound but not listening, until the socket is closed: connecting to it is
+    refused, and no other process (another test process among them) is given it meanwhile. For a
+    port chosen when a test module is collected and used minutes later; close it just before
+    binding the port for real."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    return held
+
+
 def processes_mentioning(text: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():

@@ -15,9 +15,10 @@ from database.models import Document
 from tests.conftest import ORG, Harness
 from tests.journeys import open_case, through_identity
 from tests.smtp_sink import SmtpSink
-from tests.stack.conftest import free_port
+from tests.stack.conftest import reserved_port
 
-PORT = free_port()
+HELD = reserved_port()  # refused until the mail server is back, and nobody else's meanwhile
+PORT = HELD.getsockname()[1]
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,7 @@ async def test_mail_server_down_then_back(harness: Harness) -> None:
     assert "ConnectionRefusedError" in (flags[0].last_error or "")
 
     sink = SmtpSink(port=PORT)
+    HELD.close()
     await sink.start()  # the mail server is back
     try:
         await h.wait_pending(case_id, DecisionKind.nationality, timeout=60)

@@ -12,10 +12,11 @@ from database.models import NoticeRow
 from tests.conftest import CASEWORKER, Harness
 from tests.journeys import open_case
 from tests.slow_smtp_sink import SlowSink
-from tests.stack.conftest import free_port
+from tests.stack.conftest import reserved_port
 from workflows import calls
 
-PORT = free_port()
+HELD = reserved_port()  # nobody else's until the sink binds it
+PORT = HELD.getsockname()[1]
 # Longer than a quick step's start-to-close (the notice's before), within the delivery's bound.
 SLOW = calls.QUICK.total_seconds() + 2
 
@@ -26,6 +27,7 @@ async def test_a_slow_server_gets_the_notice_once(harness: Harness) -> None:
     assert SLOW < calls.NOTICE_DELIVERY.total_seconds()
     sink = SlowSink(queued_delay=SLOW)
     sink.port = PORT
+    HELD.close()
     await sink.start()
     try:
         case_id = await open_case(h, 0)
