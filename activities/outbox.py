@@ -56,9 +56,12 @@ def seal_plain_mails(outbox: Path, sealer: Sealer) -> int:
         plain.unlink(missing_ok=True)
     for plain in sorted(outbox.glob("*.eml")):
         target = plain.with_name(plain.name + SUFFIX)
-        if not target.exists():
-            sealer.write(target, plain.read_bytes())
-            sealed += 1
+        try:
+            if not target.exists():
+                sealer.write(target, plain.read_bytes())
+                sealed += 1
+        except FileNotFoundError:  # another worker starting beside this one sealed it first
+            continue
         plain.unlink(missing_ok=True)
     return sealed
 
