@@ -81,28 +81,25 @@ def named_in(value: Any, organisations: set[str], cases: set[str]) -> None:
             named_in(item, organisations, cases)
 
 
-def _plain_scalar(payload: Payload) -> bool:
+SCALAR = "scalar"  # a bare number, flag or null: nothing to attribute, nothing personal
+
+
+def _names(payload: Payload) -> tuple[set[str], set[str]] | str | None:
+    """The organisations and cases a JSON payload names; :data:`SCALAR` for a bare number,
+    flag or null; None when it cannot be read (not JSON, or nested past reading: withheld)."""
     encoding = payload.metadata.get("encoding")
     if encoding == NULL:
-        return True
+        return SCALAR
     if encoding != JSON:
-        return False
+        return None
     try:
         value = json.loads(payload.data)
+        if value is None or isinstance(value, bool | int | float):
+            return SCALAR
+        organisations: set[str] = set()
+        cases: set[str] = set()
+        named_in(value, organisations, cases)
     except (ValueError, RecursionError):
-        return False
-    return value is None or isinstance(value, bool | int | float)
-
-
-def _names(payload: Payload) -> tuple[set[str], set[str]] | None:
-    """The organisations and cases a JSON payload names; None when it is not JSON."""
-    if payload.metadata.get("encoding") != JSON:
-        return None
-    organisations: set[str] = set()
-    cases: set[str] = set()
-    try:
-        named_in(json.loads(payload.data), organisations, cases)
-    except (ValueError, RecursionError):  # not JSON, or nested past reading: withheld
         return None
     return organisations, cases
 
@@ -116,17 +113,17 @@ async def decode(request: Request, actor: Annotated[Actor, Depends(supervisor)])
     except Exception as err:  # noqa: BLE001 - wrong key or corrupted payload
         raise HTTPException(422, f"payloads: cannot be decrypted ({type(err).__name__})") from None
     named = [_names(p) for p in decoded]
-    every_case = {c for n in named if n is not None for c in n[1]}
+    every_case = {c for n in named if isinstance(n, tuple) for c in n[1]}
     service = request.app.state.service
     visible = await asyncio.to_thread(service.visible_case_ids, actor, every_case)
     shown: list[Payload] = []
     read: dict[str, int] = {}
     about_no_case = 0
     for sent, payload, names in zip(payloads.payloads, decoded, named, strict=True):
-        if sent.metadata.get("encoding") != ENCODING or _plain_scalar(payload):
+        if sent.metadata.get("encoding") != ENCODING or names == SCALAR:
             shown.append(payload)  # it came in clear (the SDK's own markers), or a bare number, flag, null
             continue
-        organisations, cases = names if names is not None else (set(), set())
+        organisations, cases = names if isinstance(names, tuple) else (set(), set())
         ours = (organisations or cases) and organisations <= {actor.organisation} and cases <= visible
         shown.append(payload if ours else WITHHELD)
         if ours and not cases:
