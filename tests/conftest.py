@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from access.actor import Actor, operator
 from activities.deps import Deps
 from contracts.state import CaseState, Role
+from contracts.views import StuckItem
 from database import ledger
 from database.engine import Database
 from documents.sealed import Sealer
@@ -110,6 +111,22 @@ class Harness:
                     f"timed out waiting for {what}; stage {state.stage}, "
                     f"pending {[p.kind for p in state.pending]}"
                 )
+            await asyncio.sleep(0.05)
+
+    async def wait_stuck(
+        self, viewer: Actor, expected: list[tuple[str, str]], timeout: float = 10
+    ) -> list[StuckItem]:
+        """Until the stuck list reads ``expected`` (case id, reason) for ``viewer``. What fails or
+        falls overdue by itself reaches the read model by the case's background writer, a moment
+        after the workflow's query shows it; what a person does is answered after the write."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            items = self.service.stuck_for(viewer)
+            listed = [(i.case_id, i.reason) for i in items]
+            if listed == expected:
+                return items
+            assert loop.time() < deadline, f"the stuck list reads {listed}, not {expected}"
             await asyncio.sleep(0.05)
 
     async def wait_document(self, case_id: str, doc_type: str, timeout: float = 30) -> CaseState:

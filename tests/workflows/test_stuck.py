@@ -41,7 +41,7 @@ async def test_overdue_decision_is_listed_then_extended(isolated_harness: Harnes
     assert stuck(h) == []
     await h.env.sleep(timedelta(days=7, hours=1))
     await h.wait_for(case_id, lambda s: any(e.event == "overdue" for e in s.history), "overdue")
-    items = h.service.stuck_for(BOSS)
+    items = await h.wait_stuck(BOSS, [(case_id, "overdue")])
     assert [(i.case_id, i.reason, i.stage, i.awaited) for i in items] == [
         (case_id, "overdue", "identity", "caseworker")
     ]
@@ -67,7 +67,7 @@ async def test_overdue_decision_is_listed_then_extended(isolated_harness: Harnes
     assert stuck(h) == []  # right after the change
     await h.env.sleep(timedelta(days=3, hours=1))
     await h.wait_for(case_id, lambda s: sum(e.event == "overdue" for e in s.history) == 2, "overdue again")
-    assert stuck(h) == [(case_id, "overdue")]
+    await h.wait_stuck(BOSS, [(case_id, "overdue")])
 
 
 @pytest.mark.parametrize("harness", [{"booking_failure_rate": 1.0, "stuck_after_attempts": 2}], indirect=True)
@@ -130,7 +130,7 @@ async def test_step_failed_for_good_waits_for_a_person(harness: Harness) -> None
     # fail for good; the supervisor sees one at a time.
     assert state.blocked is not None and state.blocked.step in ("render intake_consent", "identity checks")
     assert "survivor.date_of_birth" in state.blocked.error or "date_of_birth" in state.blocked.error
-    items = h.service.stuck_for(BOSS)
+    items = await h.wait_stuck(BOSS, [(broken_id, "failed")])
     assert [(i.case_id, i.reason, i.awaited) for i in items] == [(broken_id, "failed", "supervisor")]
 
     with h.db.session() as s:  # a person fixes the data
@@ -166,7 +166,7 @@ async def test_a_closure_step_failed_for_good_waits_for_a_retry(harness: Harness
     state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
     assert state.blocked is not None and state.blocked.step == "render closure_report"
     assert state.outcome is None and state.closing == Outcome.withdrawn
-    assert stuck(h) == [(case_id, "failed")]
+    await h.wait_stuck(BOSS, [(case_id, "failed")])
     assert h.service.resolve(case_id).outcome is None  # the lists do not show it closed yet
     with pytest.raises(Rejected, match="closing"):  # no decision is taken meanwhile
         await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
@@ -198,8 +198,7 @@ async def test_a_returned_survivor_s_closure_report_failed_for_good_is_retried(h
     state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
     assert state.blocked is not None and state.blocked.stage == "closed"
     assert state.outcome is None and state.closing == Outcome.repatriated
-    [item] = h.service.stuck_for(BOSS)
-    assert (item.case_id, item.reason) == (case_id, "failed")
+    [item] = await h.wait_stuck(BOSS, [(case_id, "failed")])
     assert item.detail == "failed for good: retry or override"
     for action in ("hold", "cancel"):  # nothing else is done to a closing case
         with pytest.raises(Rejected, match="closed or closing"):
