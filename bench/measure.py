@@ -314,6 +314,36 @@ def machine() -> dict[str, str]:
     }
 
 
+# -- the machine's speed, between the phases of a run ------------------------------------------
+SPEED_PROBE_ROUNDS = 3
+
+
+def _probe_work(n: int = 300_000) -> int:
+    """A fixed pure-Python workload: dict, str and int operations, as layouts and activations
+    do; no I/O, no allocation that outlives it."""
+    counts: dict[str, int] = {}
+    total = 0
+    for i in range(n):
+        key = str(i % 997)
+        counts[key] = counts.get(key, 0) + i
+        total += len(key)
+    return total + len(counts)
+
+
+def speed_probe(rounds: int = SPEED_PROBE_ROUNDS) -> float:
+    """Seconds (wall clock, so that time taken from this machine by others counts) of
+    :func:`_probe_work`, the best of ``rounds``. Taken between the phases of a run, on the
+    otherwise idle stack: a phase run on a slower machine than another (a neighbour's load, a
+    throttled host) shows as a larger figure, and a ratio of the phases' times is then the
+    hour's, not the code's (BENCHMARKS.md)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        _probe_work()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 class Stopwatch:
     def __init__(self) -> None:
         self.started = time.perf_counter()

@@ -23,6 +23,68 @@ TARGET_WORKER_MB = 400.0
 TARGET_CJK_RATIO = 2.0
 
 
+# The ratio compares phases run one after the other: it is shown only when they ran at one speed.
+SPEED_TOLERANCE = 0.10  # a bare phase at most 10 % slower or faster than the journey's (speed probe)
+RENDER_MULTIPLE_FLOOR = 0.95  # rendering beside the journey cannot cost less CPU than alone
+
+
+def phase_speeds(results: dict[str, Any]) -> dict[str, float] | None:
+    """The speed probe's seconds around each phase (the mean of the readings before and after
+    it; larger is slower), or None when the run did not take them all."""
+    probe = results.get("speed") or {}
+    marks = ("before the journey", "after the journey", "after bare Temporal", "after bare paperwork")
+    if not all(probe.get(m) for m in marks):
+        return None
+    before, journey, temporal, paperwork = (probe[m] for m in marks)
+    return {
+        "journey": (before + journey) / 2,
+        "bare Temporal": (journey + temporal) / 2,
+        "bare paperwork": (temporal + paperwork) / 2,
+    }
+
+
+def render_multiple(results: dict[str, Any]) -> float | None:
+    """The render processes' CPU in the journey ÷ bare paperwork's for the same documents."""
+    journey = (results.get("journey") or {}).get("cpu_journey") or {}
+    bare = (results.get("bare_paperwork") or {}).get("cpu") or {}
+    inside, alone = journey.get("render processes"), bare.get("render processes")
+    return inside / alone if inside and alone else None
+
+
+def speed_drift(results: dict[str, Any]) -> str | None:
+    """Why the journey's ratio to the bare runs is the hour's, not the code's: the speed probe
+    read the bare phases more than :data:`SPEED_TOLERANCE` away from the journey's, or the bare
+    documents cost more CPU alone than beside the journey. None when neither."""
+    reasons = []
+    speeds = phase_speeds(results)
+    if speeds:
+        for phase in ("bare Temporal", "bare paperwork"):
+            change = speeds[phase] / speeds["journey"] - 1
+            if abs(change) > SPEED_TOLERANCE:
+                reasons.append(
+                    f"the machine ran {abs(change):.0%} {'slower' if change > 0 else 'faster'} "
+                    f"in {phase} than in the journey (speed probe)"
+                )
+    multiple = render_multiple(results)
+    if multiple is not None and multiple < RENDER_MULTIPLE_FLOOR:
+        reasons.append(
+            f"the documents cost {1 / multiple - 1:.0%} more CPU rendered alone than beside the journey"
+        )
+    return "; ".join(reasons) or None
+
+
+def corrected_ratio(results: dict[str, Any]) -> float | None:
+    """The ratio with each bare time scaled to the journey's speed (speed probe): an estimate,
+    for reading a run whose phases ran at different speeds, never a verdict."""
+    speeds = phase_speeds(results)
+    journey = results.get("journey")
+    if not (speeds and journey and results.get("ratio")):
+        return None
+    temporal = results["bare_temporal"]["seconds"] * speeds["journey"] / speeds["bare Temporal"]
+    paperwork = results["bare_paperwork"]["estimated_seconds"] * speeds["journey"] / speeds["bare paperwork"]
+    return float(journey["seconds"] / (temporal + paperwork))
+
+
 def _f(value: float | None, unit: str = "", digits: int = 1) -> str:
     if value is None:
         return "–"
@@ -52,9 +114,11 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"≤ {TARGET_RATIO} for {TARGET_EMBASSY_CASES:,}",
                     # A few cases are bound by the steps' latency (a person's turnaround, the
                     # embassy's batching window), not by the work the ratio compares.
-                    _verdict(ratio <= TARGET_RATIO)
-                    if n >= TARGET_EMBASSY_CASES
-                    else f"not comparable ({n} cases)",
+                    f"not comparable ({n} cases)"
+                    if n < TARGET_EMBASSY_CASES
+                    else "not shown: the machine's speed changed between the phases"
+                    if speed_drift(results)
+                    else _verdict(ratio <= TARGET_RATIO),
                 )
             )
         out = journey.get("embassy_all_out_seconds")
@@ -198,6 +262,47 @@ def cpu_paragraph(journey: dict[str, Any]) -> list[str]:
     return lines
 
 
+def speed_line(results: dict[str, Any]) -> list[str]:
+    """The speed probe's readings, for the run's description."""
+    probe = results.get("speed")
+    if not probe:
+        return []
+    readings = ", ".join(f"{_f(v * 1000, ' ms', 0)} {k}" for k, v in probe.items())
+    return [
+        "- **Speed probe** (a fixed pure-Python workload, best of three, on the idle stack; "
+        f"larger is slower): {readings}"
+    ]
+
+
+def drift_line(results: dict[str, Any]) -> list[str]:
+    """Whether the journey and the bare runs ran at one speed, and the ratio corrected if not."""
+    if results.get("ratio") is None:
+        return []
+    multiple = render_multiple(results)
+    rendering = (
+        f" The render processes used {multiple:.2f} times bare paperwork's CPU for the same documents."
+        if multiple is not None
+        else ""
+    )
+    why = speed_drift(results)
+    if why is None:
+        if phase_speeds(results) is None:  # a run from before the probe
+            return [f"- **Speed**: not probed.{rendering}"] if rendering else []
+        within = f"within {SPEED_TOLERANCE:.0%} of the journey's speed"
+        return [f"- **One speed**: the bare runs ran {within} (speed probe).{rendering}"]
+    corrected = corrected_ratio(results)
+    return [
+        f"- **Not one speed**: {why}, so the ratio above measures the hour, not the code, and is not "
+        "judged against its target."
+        + rendering
+        + (
+            f" Scaled to the journey's speed by the probe, the ratio would read about {corrected:.2f}."
+            if corrected is not None
+            else ""
+        )
+    ]
+
+
 def limit_cpu_line(results: dict[str, Any]) -> list[str]:
     """The journey's CPU against the bare runs': more work, as against the same work done slower."""
     journey = results.get("journey") or {}
@@ -270,6 +375,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
         f"- **Machine**: {m['cpu']}, {m['memory']}; {m['os']}; load average before the run "
         f"{m['load_before']}, after it {m.get('load_after', '?')} (other work on the machine counts)",
         f"- **Software**: Python {m['python']}; {m['packages']}; {m['fonts']}",
+        *speed_line(results),
         f"- **Settings**: {o['render_processes']} render processes"
         + (f" at nice {o['render_nice']}" if o.get("render_nice") else "")
         + f", {o['activity_threads']} "
@@ -354,6 +460,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             f"- **Journey ÷ limit**: {_f(journey['seconds'] if journey else None, ' s')} ÷ "
             f"{_f(results['limit_seconds'], ' s')} = {results['ratio']:.3f}.",
             *limit_cpu_line(results),
+            *drift_line(results),
             "",
             "Mean time per document, by type (bare paperwork, including waiting for a free render process):",
             "",

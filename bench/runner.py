@@ -218,6 +218,16 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
 
         from bench.journey import run_journey
 
+        # The machine's speed between the phases: a ratio of phases run at different speeds
+        # measures the hour, not the code (bench/report.py: speed_drift).
+        speed: dict[str, float] = {}
+        results["speed"] = speed
+
+        async def probe(phase: str) -> None:
+            speed[phase] = round(await asyncio.to_thread(measure.speed_probe), 4)
+
+        await probe("before the journey")
+
         progress(f"Journey: {options.cases} survivors opened at once ...")
         journey_worker = worker("bench.worker", "worker-journey.log", _worker_args(options))
         await journey_worker.wait_polling(client, settings.temporal_namespace, settings.task_queue)
@@ -236,6 +246,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
         results["journey"] = journey.summary()
         progress(f"  journey: {journey.seconds:.1f} s ({journey.cases_per_second:.2f} cases/s)")
         journey_worker.stop()
+        await probe("after the journey")
 
         if not options.skip_bare or not options.skip_scale:
             from bench.bare_temporal import BARE_QUEUE
@@ -263,6 +274,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             sampled = [f"{BARE_PREFIX}-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]
             results["bare_temporal"]["history"] = histories.profile(await histories.fetch(client, sampled))
             progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")
+            await probe("after bare Temporal")
             jobs = journey_documents(db, journey.case_ids)
             picked = sample(jobs, options.paperwork_share)
             progress(f"Bare paperwork: {len(picked)} of the journey's {len(jobs)} documents ...")
@@ -286,6 +298,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             paper["estimated_seconds"] = paper["seconds"] * share
             results["bare_paperwork"] = paper
             progress(f"  bare paperwork: {paper['estimated_seconds']:.1f} s")
+            await probe("after bare paperwork")
             limit = results["bare_temporal"]["seconds"] + paper["estimated_seconds"]
             results["limit_seconds"] = limit
             results["ratio"] = journey.seconds / limit if limit else None

@@ -203,8 +203,11 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         "What the Temporal server keeps of a case",
         "| Updates (accepted, completed) |",
         "repatriation bench --cases 3 (test)",
+        "Speed probe",
     ):
         assert figure in text, figure
+    phases = ["before the journey", "after the journey", "after bare Temporal", "after bare paperwork"]
+    assert list(results["speed"]) == phases and all(v > 0 for v in results["speed"].values())
     assert "# old figures" not in text
     assert text.rstrip().endswith("## What each change gained\n\nWritten by hand, kept.")
     assert (tmp_path / "data").exists()  # a given data folder is kept
@@ -223,3 +226,61 @@ def test_the_bookkeeping_benchmark_measures_each_operation(tmp_path: Path) -> No
     }
     assert all(value > 0 for value in figures.values()), figures
     assert len(list((tmp_path / "documents").rglob("itinerary-v1.pdf.sealed"))) == 5
+
+
+def _ratio_results(
+    speed: dict[str, float], render_cpu: tuple[float, float] = (110.0, 100.0)
+) -> dict[str, object]:
+    """A 1,000-case run's figures, as far as the ratio's verdict reads them."""
+    journey = {
+        "cases": 1000,
+        "cases_per_second": 1.0,
+        "seconds": 1100.0,
+        "embassy_all_out_seconds": 200.0,
+        "peak_worker_mb": 300.0,
+        "peak_worker_total_mb": 500.0,
+        "embassy_requests": 10,
+        "embassy_needed": 10,
+        "cpu_journey": {"render processes": render_cpu[0], "worker": 50.0},
+    }
+    return {
+        "journey": journey,
+        "ratio": 1100.0 / (300.0 + 500.0),
+        "bare_temporal": {"seconds": 300.0},
+        "bare_paperwork": {"estimated_seconds": 500.0, "cpu": {"render processes": render_cpu[1]}},
+        "speed": speed,
+    }
+
+
+def _ratio_verdict(results: dict[str, object]) -> str:
+    [row] = [r for r in report.figures(results) if r[0].startswith("Journey time ÷")]
+    return row[3]
+
+
+def test_a_ratio_is_judged_only_when_the_phases_ran_at_one_speed() -> None:
+    """The ratio compares phases run one after the other: a machine that slowed down for the
+    bare runs makes a slow journey look cheap. Such a run's ratio is shown, not judged."""
+    steady = dict.fromkeys(
+        ("before the journey", "after the journey", "after bare Temporal", "after bare paperwork"), 0.2
+    )
+    results = _ratio_results(steady)
+    assert report.speed_drift(results) is None and _ratio_verdict(results) == "**missed**"  # 1.375
+    assert "One speed" in "".join(report.drift_line(results))
+
+    slowed = {**steady, "after bare Temporal": 0.26, "after bare paperwork": 0.26}
+    results = _ratio_results(slowed)
+    why = report.speed_drift(results)
+    assert why is not None and "15% slower in bare Temporal" in why and "30% slower in bare paperwork" in why
+    assert _ratio_verdict(results).startswith("not shown")
+    # Each bare time scaled to the journey's speed: 300 / 1.15 + 500 / 1.3.
+    assert report.corrected_ratio(results) == pytest.approx(1100 / (300 / 1.15 + 500 / 1.3))
+    assert "Not one speed" in "".join(report.drift_line(results))
+
+    # The probe saw nothing, but the documents cost more alone than beside the journey.
+    results = _ratio_results(steady, render_cpu=(80.0, 100.0))
+    assert "25% more CPU rendered alone" in (report.speed_drift(results) or "")
+    assert _ratio_verdict(results).startswith("not shown")
+
+    quick = _ratio_results(steady)
+    quick["journey"]["cases"] = 10  # type: ignore[index]
+    assert _ratio_verdict(quick) == "not comparable (10 cases)"
