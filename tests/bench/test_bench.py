@@ -259,7 +259,8 @@ def _ratio_verdict(results: dict[str, object]) -> str:
 
 def test_a_ratio_is_judged_only_when_the_phases_ran_at_one_speed() -> None:
     """The ratio compares phases run one after the other: a machine that slowed down for the
-    bare runs makes a slow journey look cheap. Such a run's ratio is shown, not judged."""
+    bare runs makes a slow journey look cheap. Such a run's ratio is shown, not judged; nor is a
+    run's without the probe."""
     steady = dict.fromkeys(
         ("before the journey", "after the journey", "after bare Temporal", "after bare paperwork"), 0.2
     )
@@ -271,15 +272,18 @@ def test_a_ratio_is_judged_only_when_the_phases_ran_at_one_speed() -> None:
     results = _ratio_results(slowed)
     why = report.speed_drift(results)
     assert why is not None and "15% slower in bare Temporal" in why and "30% slower in bare paperwork" in why
-    assert _ratio_verdict(results).startswith("not shown")
+    assert _ratio_verdict(results).startswith("not judged: the machine's speed changed")
     # Each bare time scaled to the journey's speed: 300 / 1.15 + 500 / 1.3.
     assert report.corrected_ratio(results) == pytest.approx(1100 / (300 / 1.15 + 500 / 1.3))
     assert "Not one speed" in "".join(report.drift_line(results))
 
-    # The probe saw nothing, but the documents cost more alone than beside the journey.
+    # Rendering alone dearer than beside the journey is no drift by itself: the probe decides.
     results = _ratio_results(steady, render_cpu=(80.0, 100.0))
-    assert "25% more CPU rendered alone" in (report.speed_drift(results) or "")
-    assert _ratio_verdict(results).startswith("not shown")
+    assert report.speed_drift(results) is None and _ratio_verdict(results) == "**missed**"
+    assert "0.80 times bare paperwork's CPU" in "".join(report.drift_line(results))
+
+    unprobed = _ratio_results({})  # a run from before the probe
+    assert _ratio_verdict(unprobed) == "not judged: no speed probe"
 
     quick = _ratio_results(steady)
     quick["journey"]["cases"] = 10  # type: ignore[index]
