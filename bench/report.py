@@ -84,6 +84,19 @@ def corrected_ratio(results: dict[str, Any]) -> float | None:
     return float(journey["seconds"] / (temporal + paperwork))
 
 
+def ratio_verdict(results: dict[str, Any], ratio: float, cases: int) -> str:
+    """The ratio's verdict, judged only at 1,000 cases and one speed."""
+    if cases < TARGET_EMBASSY_CASES:
+        # A few cases are bound by the steps' latency (a person's turnaround, the embassy's
+        # batching window), not by the work the ratio compares.
+        return f"not comparable ({cases} cases)"
+    if phase_speeds(results) is None:
+        return "not judged: no speed probe"
+    if speed_drift(results):
+        return "not judged: the machine's speed changed between the phases"
+    return _verdict(ratio <= TARGET_RATIO)
+
+
 def _f(value: float | None, unit: str = "", digits: int = 1) -> str:
     if value is None:
         return "–"
@@ -111,15 +124,7 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     # Three decimals: 1.253 is a miss that two would print as 1.25.
                     f"{_f(results['bare_paperwork']['estimated_seconds'], ' s')}) = **{ratio:.3f}**",
                     f"≤ {TARGET_RATIO} for {TARGET_EMBASSY_CASES:,}",
-                    # A few cases are bound by the steps' latency (a person's turnaround, the
-                    # embassy's batching window), not by the work the ratio compares.
-                    f"not comparable ({n} cases)"
-                    if n < TARGET_EMBASSY_CASES
-                    else "not judged: no speed probe"
-                    if phase_speeds(results) is None
-                    else "not judged: the machine's speed changed between the phases"
-                    if speed_drift(results)
-                    else _verdict(ratio <= TARGET_RATIO),
+                    ratio_verdict(results, ratio, n),
                 )
             )
         out = journey.get("embassy_all_out_seconds")
