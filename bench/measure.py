@@ -1,4 +1,4 @@
-"""Measuring: percentiles, free ports, resident memory from /proc, the machine's description."""
+"""Measuring: percentiles, resident memory from /proc, the machine's description."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -27,12 +26,6 @@ def percentile(values: list[float], p: float) -> float | None:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- memory ------------------------------------------------------------------------------------

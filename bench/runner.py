@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import histories, measure
 from bench.worker import WorkerProcess, worker_env
+from repatriation.ports import free_port
 
 # Bare journeys whose histories are read for their events and bytes (every case's are read).
 HISTORY_SAMPLE = 200
@@ -98,9 +99,9 @@ def bench_settings(data_dir: Path, embassy_window: float | None = None) -> tuple
     env = {
         "REPATRIATION_DATA_DIR": str(data_dir),
         "REPATRIATION_DATABASE_URL": f"sqlite:///{(data_dir / 'app.db').resolve()}",
-        "REPATRIATION_TEMPORAL_ADDRESS": f"127.0.0.1:{measure.free_port()}",
-        "REPATRIATION_TEMPORAL_UI_PORT": str(measure.free_port()),
-        "REPATRIATION_HTTP_PORT": str(measure.free_port()),
+        "REPATRIATION_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "REPATRIATION_TEMPORAL_UI_PORT": str(free_port()),
+        "REPATRIATION_HTTP_PORT": str(free_port()),
         "REPATRIATION_LOG_LEVEL": "WARNING",
         "REPATRIATION_SWEEP_SECONDS": "3600",
     }

@@ -23,7 +23,6 @@ one scrape target: :func:`start_worker_metrics` serves both at ``REPATRIATION_ME
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 import urllib.request
@@ -47,6 +46,7 @@ from sqlalchemy import func, select
 
 from contracts.state import DECISION_ROLE, Outcome, Stage
 from database.models import Case, StuckFlag
+from repatriation.ports import free_port
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -203,12 +203,6 @@ _sdk_url: str | None = None
 _runtime_lock = threading.Lock()
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def temporal_runtime(bind_address: str | None = None) -> Runtime:
     """The process's Temporal runtime with the SDK's Prometheus exporter (created once; pass it as
     ``Client.connect(..., runtime=...)``). The exporter binds ``bind_address``, by default a free
@@ -220,7 +214,7 @@ def temporal_runtime(bind_address: str | None = None) -> Runtime:
         if _runtime is not None:
             return _runtime
         for attempt in range(5):
-            address = bind_address or f"127.0.0.1:{_free_loopback_port()}"
+            address = bind_address or f"127.0.0.1:{free_port()}"
             try:
                 _runtime = Runtime(
                     telemetry=TelemetryConfig(

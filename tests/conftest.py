@@ -27,6 +27,7 @@ from contracts.views import StuckItem
 from database import ledger
 from database.engine import Database
 from documents.sealed import Sealer
+from repatriation.ports import free_port
 from repatriation.service import CaseService
 from repatriation.settings import Settings
 from repatriation.temporal import WorkerTuning, running_workers
@@ -59,6 +60,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        port=free_port(),
     )
     try:
         yield env
@@ -73,6 +75,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=["--log-level", "error"],
+        port=free_port(),
     )
     try:
         yield env
@@ -207,6 +210,7 @@ async def isolated_harness(tmp_path: Path) -> AsyncIterator[Harness]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        port=free_port(),
     )
     try:
         async with harness_for(env, tmp_path) as h:

@@ -1,9 +1,8 @@
 """Helpers of the deployment tests: a fresh, empty PostgreSQL database (no tables, unlike
-``tests.db_fixtures.db``, which creates them) and free ports."""
+``tests.db_fixtures.db``, which creates them) and free ports (:func:`repatriation.ports.free_port`)."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +10,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from repatriation.ports import free_port as free_port  # the tests' servers take their ports here
 from tests.db_fixtures import POSTGRES_ADMIN_URL, _admin_connection
 
 
@@ -32,7 +32,3 @@ def postgres_url() -> Iterator[str]:
     yield from fresh_postgres()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -15,12 +15,7 @@ from pathlib import Path
 import pytest
 
 from database.engine import Database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from repatriation.ports import free_port as free_port  # the tests' servers take their ports here
 
 
 def reserved_port() -> socket.socket:

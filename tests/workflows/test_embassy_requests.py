@@ -20,6 +20,7 @@ from activities.outbox import open_mail, outbox_mails
 from contracts.messages import EmbassyRequestBatch
 from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
+from repatriation.ports import free_port
 from repatriation.service import NotFound
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for, pdf_text
 from tests.journeys import HOA, open_case, through_identity
@@ -310,7 +311,9 @@ async def test_a_request_that_never_goes_out_is_a_stuck_case(tmp_path: Path) -> 
     """The embassy's batcher gone (a bug, an operator's mistake): the case does not wait in
     silence; after an hour it is listed as failed, and a retry asks again."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+        port=free_port(),
     )
     try:
         # A window long enough that the batcher is gone before it sends anything.
