@@ -93,17 +93,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The web pages and the API alone, against a running Temporal (deployments)."""
+    """The web pages and the API against a running Temporal (deployments), with the deployment's
+    housekeeping: the daily lists' Schedule and the stuck sweep (``repatriation.temporal.housekeeping``)."""
     from api.app import create_app
     from repatriation.http import serving
-    from repatriation.temporal import connect
+    from repatriation.temporal import connect, housekeeping
 
     settings = _settings(args)
 
     async def main(stop: asyncio.Event) -> int:
         client = await connect(settings)
-        app = create_app(settings, client, _db(settings))
-        async with serving(app, settings.http_host, settings.http_port) as url:
+        db = _db(settings)
+        app = create_app(settings, client, db)
+        async with (
+            housekeeping(client, db, settings),
+            serving(app, settings.http_host, settings.http_port) as url,
+        ):
             print(f"Web pages and API: {url}", flush=True)
             await stop.wait()
         return 130
@@ -470,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a worker against the configured Temporal").set_defaults(
         func=cmd_worker
     )
+    sub.add_parser(
+        "serve", help="run the web pages and the API against the configured Temporal (deployments)"
+    ).set_defaults(func=cmd_serve)
     demo = sub.add_parser("demo", help="the embedded stack and synthetic survivors walked to closure")
     demo.add_argument("--no-duplicate", action="store_true", help="skip the duplicate registration")
     demo.add_argument("--pace", type=float, default=1.0, help="seconds between robot rounds")

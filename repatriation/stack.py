@@ -24,7 +24,7 @@ from activities.deps import Deps
 from database import ledger
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
-from repatriation.temporal import connect, ensure_daily_lists_schedule, running_workers
+from repatriation.temporal import connect, housekeeping, running_workers
 
 log = get_logger(component="stack")
 
@@ -154,17 +154,6 @@ class Stack:
     web_url: str | None = None
 
 
-async def _sweep_forever(client: Client, deps: Deps, every: float) -> None:
-    from activities.stuck import sweep_workflow_tasks
-
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await sweep_workflow_tasks(client, deps.db)
-        except Exception as err:  # noqa: BLE001 - the sweep is retried at the next round
-            log.warning("stuck sweep failed", error=type(err).__name__)
-
-
 @contextlib.asynccontextmanager
 async def embedded_stack(
     settings: Settings, start_server: bool = True, serve_http: bool = True
@@ -186,8 +175,11 @@ async def embedded_stack(
             client = await wait_for_temporal(settings, None)
         deps = Deps.from_settings(settings)
         ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
-        await ensure_daily_lists_schedule(client, settings)
-        async with running_workers(client, deps), contextlib.AsyncExitStack() as web:
+        async with (
+            housekeeping(client, deps.db, settings),
+            running_workers(client, deps),
+            contextlib.AsyncExitStack() as web,
+        ):
             url = None
             if serve_http:
                 from api.app import create_app
@@ -195,13 +187,7 @@ async def embedded_stack(
 
                 app = create_app(settings, client, deps.db)
                 url = await web.enter_async_context(serving(app, settings.http_host, settings.http_port))
-            sweeper = asyncio.create_task(_sweep_forever(client, deps, settings.sweep_seconds))
-            try:
-                yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
-            finally:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            yield Stack(settings=settings, client=client, deps=deps, server=server, web_url=url)
     finally:
         if server is not None:
             server.stop()

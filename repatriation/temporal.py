@@ -18,6 +18,7 @@ from activities.deps import Deps, available_cores
 from activities.outbox import seal_plain_mails
 from activities.registry import build_activities
 from activities.stuck import StuckInterceptor
+from database.engine import Database
 from repatriation.codec import data_converter
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -212,6 +213,35 @@ async def run_worker(
             await (stop or asyncio.Event()).wait()
     finally:
         deps.close()
+
+
+@contextlib.asynccontextmanager
+async def housekeeping(client: Client, db: Database, settings: Settings) -> AsyncIterator[None]:
+    """What a deployment does once, besides its workers: the Schedule that sends the embassies
+    their daily lists (created if missing) and, every ``settings.sweep_seconds``, the sweep that
+    flags the cases whose workflow task keeps failing (activities/stuck.py). Run by the embedded
+    stack and by ``repatriation serve`` (the compose stack's single ``api`` service), not by the
+    workers, which may be many. Were two to run it, a flag is set or cleared the same way
+    whichever sets it."""
+    await ensure_daily_lists_schedule(client, settings)
+    sweeper = asyncio.create_task(_sweep_forever(client, db, settings.sweep_seconds))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+async def _sweep_forever(client: Client, db: Database, every: float) -> None:
+    from activities.stuck import sweep_workflow_tasks
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await sweep_workflow_tasks(client, db)
+        except Exception as err:  # noqa: BLE001 - the sweep is retried at the next round
+            get_logger(component="sweep").warning("stuck sweep failed", error=type(err).__name__)
 
 
 async def ensure_daily_lists_schedule(client: Client, settings: Settings, cron: str = "0 6 * * *") -> None:

@@ -133,6 +133,24 @@ def test_the_api_serves_on_the_port_it_publishes() -> None:
     assert env["REPATRIATION_HTTP_PORT"] in " ".join(api["healthcheck"]["test"])
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_repatriation_command_the_stack_runs_is_one_the_cli_has(name: str) -> None:
+    """A command or health check calling a subcommand the CLI does not define would stop the
+    container at its start (as `repatriation serve` once did, unregistered)."""
+    from repatriation.cli import build_parser
+
+    service = SERVICES[name]
+    candidates = [service.get("command") or [], service["healthcheck"]["test"][1:]]
+    called = [c for c in candidates if c and c[0] == "repatriation"]
+    assert called, f"{name}: no repatriation command to check"
+    for command in called:
+        try:
+            parsed = build_parser().parse_args(command[1:])
+        except SystemExit:
+            pytest.fail(f"{name}: `{' '.join(command)}` is not a command of the CLI")
+        assert callable(parsed.func), command
+
+
 def test_published_ports_do_not_collide() -> None:
     published = [host_port(p) for s in SERVICES.values() for p in s.get("ports", [])]
     assert len(published) == len(set(published)), published

@@ -1,11 +1,10 @@
 """The compose stack's services, run natively as CI runs them (no Docker engine here): a Temporal
 dev server with the custom search attributes, `repatriation db upgrade` on a fresh PostgreSQL
-database, `python worker.py` and the API as separate processes, and one case driven to closure
+database, `python worker.py` and `repatriation serve` as separate processes, and one case driven to closure
 through the service layer by the robots. Everything is bounded in time and stopped at the end."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -35,6 +34,7 @@ from repatriation.settings import Settings
 from repatriation.synthetic import open_request, survivors
 from repatriation.temporal import connect
 from tests.deploy.conftest import free_port
+from workflows.embassy_lists import SCHEDULE_ID
 
 pytestmark = pytest.mark.postgres
 
@@ -47,37 +47,8 @@ SEARCH_ATTRIBUTES = [
     "NextDeadline=Datetime",
 ]
 
-# Until `repatriation serve` exists, the API runs the way it will: create_app under uvicorn.
-API_LAUNCHER = """
-import asyncio, uvicorn
-from api.app import create_app
-from database.engine import database_for
-from repatriation.settings import Settings
-from repatriation.temporal import connect
-
-async def main():
-    settings = Settings()
-    client = await connect(settings)
-    app = create_app(settings, client, database_for(settings.db_url))
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
-    await uvicorn.Server(config).serve()
-
-asyncio.run(main())
-"""
-
-
 def executable(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
-
-
-def api_command() -> list[str]:
-    from repatriation.cli import build_parser
-
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    if "serve" in commands.choices:
-        return [executable("repatriation"), "serve"]
-    return [sys.executable, "-c", API_LAUNCHER]
 
 
 class Processes:
@@ -182,6 +153,11 @@ async def drive_case_to_closure(settings: Settings, db: Database, processes: Pro
         await asyncio.sleep(0.2)
 
 
+async def scheduled_daily_lists(settings: Settings) -> str:
+    client = await connect(settings)
+    return (await client.get_schedule_handle(SCHEDULE_ID).describe()).id
+
+
 def test_the_services_run_natively_and_a_case_goes_through(
     postgres_url: str, processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,7 +210,7 @@ def test_the_services_run_natively_and_a_case_goes_through(
 
     # 3. The worker and the API, as the compose stack starts them.
     processes.start("worker", [sys.executable, str(ROOT / "worker.py")], env)
-    processes.start("api", api_command(), env)
+    processes.start("api", [executable("repatriation"), "serve"], env)
 
     # The worker polls (the compose health check, run here as there).
     def worker_polls() -> bool:
@@ -280,13 +256,14 @@ def test_the_services_run_natively_and_a_case_goes_through(
         status, body = http_get(f"{api}/api/cases/{case_id}", token)
         assert status == 200, body
         assert json.loads(body)["outcome"] == "repatriated"
+
+        # 6. The API's process keeps the deployment's Schedule of the embassies' daily lists.
+        assert asyncio.run(scheduled_daily_lists(settings)) == SCHEDULE_ID
     finally:
         db.dispose()
 
-    # 6. Metrics, where the API and the worker serve them (once they are wired in).
+    # 7. Metrics, where the API and the worker serve them.
     status, body = http_get(f"{api}/metrics")
-    if status == 200:
-        assert b'repatriation_cases{stage="closed"} 1.0' in body
-    if "metrics_address" in Settings.model_fields:
-        status, body = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
-        assert status == 200 and b"temporal_worker_task_slots_available" in body
+    assert status == 200 and b'repatriation_cases{stage="closed"} 1.0' in body
+    status, body = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert status == 200 and b"temporal_worker_task_slots_available" in body
