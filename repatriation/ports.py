@@ -14,7 +14,6 @@ inherits the test process's environment) a block chosen by its pid from another 
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import sys
@@ -56,12 +55,11 @@ def _candidates() -> Iterator[int]:
     else:
         index = shared + os.getpid() % (blocks - shared)
     start = LOWEST + index * BLOCK
-    yield from itertools.cycle(range(start, start + BLOCK))
+    yield from range(start, start + BLOCK)
 
 
 _lock = threading.Lock()
-_ports: Iterator[int] | None = None
-_handed_out: set[int] = set()
+_ports: Iterator[int] | None = None  # each port of the block once
 
 
 def _is_free(port: int) -> bool:
@@ -85,11 +83,7 @@ def free_port() -> int:
     with _lock:
         if _ports is None:
             _ports = _candidates()
-        for _ in range(BLOCK):
-            port = next(_ports, None)
-            if port is None:
-                break
-            if port not in _handed_out and _is_free(port):
-                _handed_out.add(port)
+        for port in _ports:
+            if _is_free(port):
                 return port
         return _any_free()  # the block is used up or unusable: the kernel's choice, as before
