@@ -21,6 +21,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from activities.deps import Deps
+from activities.stuck import TASK_PROBLEMS_AFTER
 from database import ledger
 from repatriation.logs import get_logger
 from repatriation.settings import Settings
@@ -43,6 +44,12 @@ ONE_PARTITION_FLAGS = [
     f
     for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions")
     for f in ("--dynamic-config-value", f"{key}=1")
+]
+# The server flags a workflow whose task failed or timed out twice in a row with its
+# `TemporalReportedProblems` search attribute, which the stuck sweep lists (activities/stuck.py).
+REPORTED_PROBLEMS_FLAGS = [
+    "--dynamic-config-value",
+    f"system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute={TASK_PROBLEMS_AFTER}",
 ]
 # The server's SQLite file in write-ahead-log mode: a transaction appends to the log with one
 # fsync instead of the rollback journal's several and its lock on the whole file; as durable
@@ -103,6 +110,7 @@ class TemporalDevServer:
                 "warn",
                 *SEARCH_ATTRIBUTE_FLAGS,
                 *ONE_PARTITION_FLAGS,
+                *REPORTED_PROBLEMS_FLAGS,
                 *SQLITE_FLAGS,
             ],
             stdout=logfile,

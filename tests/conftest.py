@@ -30,6 +30,7 @@ from documents.sealed import Sealer
 from repatriation.ports import free_port
 from repatriation.service import CaseService
 from repatriation.settings import Settings
+from repatriation.stack import REPORTED_PROBLEMS_FLAGS
 from repatriation.temporal import WorkerTuning, running_workers
 from workflows.repatriation import RepatriationWorkflow
 
@@ -74,7 +75,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--log-level", "error"],
+        dev_server_extra_args=["--log-level", "error", *REPORTED_PROBLEMS_FLAGS],
         port=free_port(),
     )
     try:

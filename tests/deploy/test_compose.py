@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from activities.stuck import TASK_PROBLEMS_AFTER
 from repatriation import metrics
 from repatriation.settings import Settings
 
@@ -257,6 +258,9 @@ def test_temporal_has_updates_on_and_its_dynamic_config_mounted() -> None:
     assert any(v.split(":")[1].endswith(path) for v in temporal["volumes"])
     config = yaml.safe_load((ROOT / "deploy/temporal/dynamicconfig.yaml").read_text(encoding="utf-8"))
     assert config["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
+    # The server flags a stalled workflow at the count the stuck sweep flags its case.
+    key = "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute"
+    assert config[key] == [{"value": TASK_PROBLEMS_AFTER}]
 
 
 def test_the_dockerfile_installs_the_fonts_and_the_app() -> None:

@@ -1,5 +1,7 @@
 """A workflow that cannot make progress at all (its task keeps failing, as after a bad deploy)
-is found by the sweep and listed as stuck; it leaves the list when it recovers."""
+is found by the sweep and listed as stuck; it leaves the list when it recovers. The sweep finds
+it both ways: from the server's own flag (``TemporalReportedProblems``, as the embedded stack and
+the compose stack configure it) and, on a server without one, by asking about every open case."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from temporalio import workflow
 from temporalio.worker import Worker
 
 from access.actor import operator
-from activities.stuck import sweep_workflow_tasks
+from activities.stuck import cases_to_sweep, server_reports_problems, sweep_workflow_tasks
 from contracts.state import DecisionKind, Role
-from database.models import Case, DecisionRow
+from database.models import Case, DecisionRow, StuckFlag
 from repatriation.service import NotReady, case_reference
 from tests.conftest import ORG, Harness, harness_for
 
@@ -31,14 +33,29 @@ class BrokenDeploy:
         return "recovered"
 
 
-async def test_sweep_lists_a_workflow_whose_task_keeps_failing(local_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("reported", [None, False], ids=["server-reported", "every-open-case"])
+async def test_sweep_lists_a_workflow_whose_task_keeps_failing(local_env, tmp_path, reported) -> None:  # type: ignore[no-untyped-def]
     async with harness_for(local_env, tmp_path) as h:
-        await _stalled_then_recovered(h)
+        assert await server_reports_problems(h.env.client)
+        await _stalled_then_recovered(h, reported)
 
 
-async def _stalled_then_recovered(h: Harness) -> None:
+async def test_a_server_reported_sweep_looks_only_at_cases_in_trouble(local_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With the server's flag a round looks at the workflows it lists and at the cases flagged
+    before (to clear those that recovered), not at every open case."""
+    async with harness_for(local_env, tmp_path) as h:
+        troubled, flagged, healthy, closed = (_add_case(h, f"wf-{n}") for n in range(4))
+        with h.db.session() as s:
+            s.get(Case, closed).outcome = "repatriated"  # type: ignore[union-attr]
+            since = datetime.now(UTC)
+            s.add(StuckFlag(case_id=flagged, reason="workflow_task_failing", stage="identity", since=since))
+        looked_at = {case_id for case_id, _, _ in cases_to_sweep(h.db, ["wf-0", "wf-3", "not-a-case"])}
+        assert looked_at == {troubled, flagged}
+        assert {case_id for case_id, _, _ in cases_to_sweep(h.db, None)} == {troubled, flagged, healthy}
+
+
+def _add_case(h: Harness, workflow_id: str) -> str:
     case_id = str(uuid.uuid4())
-    workflow_id = f"broken-{case_id}"
     now = datetime.now(UTC)
     with h.db.session() as s:
         s.add(
@@ -58,6 +75,12 @@ async def _stalled_then_recovered(h: Harness) -> None:
                 state={},
             )
         )
+    return case_id
+
+
+async def _stalled_then_recovered(h: Harness, reported: bool | None) -> None:
+    workflow_id = f"broken-{uuid.uuid4()}"
+    case_id = _add_case(h, workflow_id)
     queue = f"broken-{uuid.uuid4()}"
     BROKEN["on"] = True
     async with Worker(h.env.client, task_queue=queue, workflows=[BrokenDeploy]):
@@ -71,7 +94,7 @@ async def _stalled_then_recovered(h: Harness) -> None:
         deadline = loop.time() + 30
         while not h.service.stuck_for(boss, reason="workflow_task_failing"):
             assert loop.time() < deadline, "the stalled workflow was never listed"
-            await sweep_workflow_tasks(h.env.client, h.db)
+            await sweep_workflow_tasks(h.env.client, h.db, reported=reported)
             await asyncio.sleep(0.2)
         item = h.service.stuck_for(boss)[0]
         assert item.case_id == case_id and item.attempts >= 2 and item.stage == "identity"
@@ -89,5 +112,5 @@ async def _stalled_then_recovered(h: Harness) -> None:
 
         BROKEN["on"] = False  # the fix is deployed
         assert await handle.result() == "recovered"
-        await sweep_workflow_tasks(h.env.client, h.db)
+        await sweep_workflow_tasks(h.env.client, h.db, reported=reported)
         assert h.service.stuck_for(boss) == []
