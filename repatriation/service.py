@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -238,7 +238,33 @@ class CaseService:
         return Opened(case_id=case_id, reference=reference, created=created)
 
     def _insert_case(self, case_id: str, reference: str, request: CaseOpenRequest, actor: Actor) -> bool:
-        """The case's row, unless it exists (the same client reference sent again): created?"""
+        """The case's row, unless it exists (the same client reference sent again): created?
+
+        A client reference names one survivor: sent again for someone else (another name, date
+        of birth or nationality), it is refused rather than answered with the first survivor's
+        case, which would leave the second registered nowhere. Two requests with the same
+        reference at once (a double click): one inserts, the other finds its row."""
+        try:
+            if self._insert_new_case(case_id, reference, request, actor):
+                return True
+        except IntegrityError:
+            pass  # inserted by the other request meanwhile
+        self._check_same_survivor(case_id, request)
+        return False
+
+    def _check_same_survivor(self, case_id: str, request: CaseOpenRequest) -> None:
+        profile = request.survivor
+        with self.db.reading() as session:
+            existing = session.execute(
+                select(Case.name_key, Case.date_of_birth, Case.nationality).where(Case.id == case_id)
+            ).one()
+        if tuple(existing) != (name_key(profile), profile.date_of_birth, profile.nationality):
+            raise Invalid(
+                f"client_reference: {request.client_reference!r} was already used for another survivor "
+                "of this organisation; give each survivor a reference of their own"
+            )
+
+    def _insert_new_case(self, case_id: str, reference: str, request: CaseOpenRequest, actor: Actor) -> bool:
         profile = request.survivor
         with self.db.session() as session:
             if session.get(Case, case_id) is not None:

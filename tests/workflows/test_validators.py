@@ -15,7 +15,8 @@ from contracts.state import DecisionKind
 from database import ledger
 from database.models import Case, DecisionRow
 from repatriation.service import Invalid, Rejected
-from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness
+from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness, harness_for
+from tests.db_fixtures import _postgres_database
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
 
 
@@ -160,23 +161,53 @@ async def test_two_cases_racing_for_the_last_budget(harness: Harness) -> None:
 
 
 async def test_opening_the_same_case_twice_gives_one_journey(harness: Harness) -> None:
-    h = harness
+    await _same_case_opened_at_once(harness)
+
+
+@pytest.mark.postgres
+async def test_opening_the_same_case_at_once_on_postgresql(time_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL lets the requests' inserts race (SQLite serialises them): the loser's duplicate
+    key is the same case, not an error."""
+    for database in _postgres_database():  # skipped when PostgreSQL does not answer
+        async with harness_for(time_env, tmp_path, database.url) as h:
+            await _same_case_opened_at_once(h)
+
+
+async def _same_case_opened_at_once(h: Harness) -> None:
     from repatriation.synthetic import open_request
     from tests.journeys import person
 
     request = open_request(person(0), f"same-ref-{uuid.uuid4().hex[:8]}")
-    first, second = await asyncio.gather(
-        h.service.open_case(request, CASEWORKER), h.service.open_case(request, CASEWORKER)
-    )
-    third = await h.service.open_case(request, CASEWORKER)
-    assert first.case_id == second.case_id == third.case_id
-    assert [first.created, second.created, third.created].count(True) <= 1
+    opened = await asyncio.gather(*(h.service.open_case(request, CASEWORKER) for _ in range(5)))
+    opened.append(await h.service.open_case(request, CASEWORKER))
+    assert len({o.case_id for o in opened}) == 1
+    assert [o.created for o in opened].count(True) == 1
     with h.db.session() as s:
         assert len(list(s.scalars(select(Case)))) == 1
-    await h.wait_pending(first.case_id, DecisionKind.identity_attestation)
-    history = await h.handle(first.case_id).fetch_history()
+    await h.wait_pending(opened[0].case_id, DecisionKind.identity_attestation)
+    history = await h.handle(opened[0].case_id).fetch_history()
     starts = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
     assert len(starts) == 1
+
+
+async def test_a_client_reference_sent_again_for_someone_else_is_refused(harness: Harness) -> None:
+    """A shelter's reference names one survivor: reused for another person it is refused with
+    the field named, and the second person is not silently answered with the first one's case."""
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    reference = f"bed-{uuid.uuid4().hex[:8]}"
+    first = await h.service.open_case(open_request(person(0), reference), CASEWORKER)
+    assert first.created
+    for someone_else in (person(1), person(0, date_of_birth="1990-02-03"), person(0, nationality="IDN")):
+        refused = f"client_reference: '{reference}' was already used for another survivor"
+        with pytest.raises(Invalid, match=refused):
+            await h.service.open_case(open_request(someone_else, reference), CASEWORKER)
+    again = await h.service.open_case(open_request(person(0), reference), CASEWORKER)
+    assert again.case_id == first.case_id and not again.created
+    with h.db.session() as s:
+        assert len(list(s.scalars(select(Case)))) == 1
 
 
 async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) -> None:
