@@ -990,10 +990,11 @@ def decision_payload(kind: DecisionKind, form: dict[str, str]) -> dict[str, Any]
     return {k: v for k, v in payload.items() if v is not None}
 
 
-def check_decision(kind: DecisionKind, payload: dict[str, Any], who: Visitor) -> None:
-    """The decision model's own rules, with readable messages, before the workflow sees it."""
+def check_decision(kind: DecisionKind, payload: dict[str, Any], who: Visitor) -> Any:
+    """The decision model's own rules, with readable messages, before the workflow sees it: the
+    decision as the model reads it."""
     try:
-        DECISION_MODELS[kind].model_validate({**payload, "decided_by": who.name})
+        return DECISION_MODELS[kind].model_validate({**payload, "decided_by": who.name})
     except ValidationError as err:
         messages = []
         for e in err.errors():
@@ -1233,14 +1234,14 @@ async def queue_decide(request: Request, case_id: str, who: VisitorDep) -> Respo
                 }
             else:
                 etd = {"issued": "no", "reason": form.get("reason", "")}
-            check_decision(DecisionKind.etd, decision_payload(DecisionKind.etd, etd), who)
+            decided = check_decision(DecisionKind.etd, decision_payload(DecisionKind.etd, etd), who)
+            expires = decided.expires_on  # as the model read it ("2027-02-01", " 2027-02-01 ", ...)
             if nationality_open:
                 steps.append((DecisionKind.nationality, {"confirmed": "yes"}))
             steps.append((DecisionKind.etd, etd))
         else:
             raise Invalid("outcome: choose what the embassy decided")
         if outcome == "issue":
-            expires = date.fromisoformat(form["expires_on"])
             earliest = datetime.now(UTC).date() + timedelta(
                 days=request.app.state.settings.min_flight_lead_days
             )

@@ -37,6 +37,14 @@ def test_liaison_path(
     shots(page, "case")
 
     page.goto("/queue")
+    # A date the form's own rules read (spaces around it, as a hand-made post may send) but too
+    # soon for a flight: refused with the field named, not a failure page; nothing recorded.
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    too_soon = f" {datetime.now(UTC).date().isoformat()} "
+    form = {"csrf_token": token or "", "outcome": "issue", "document_number": "VN-ETD-2041"}
+    form["expires_on"] = too_soon
+    refused = page.request.post(f"/queue/{case.case_id}", form=form)
+    assert refused.status == 422 and "expires_on: the ETD must be valid at least until" in refused.text()
     item = page.locator("article.queue-item", has_text=case.reference)
     valid_until = (datetime.now(UTC).date() + timedelta(days=60)).isoformat()
     item.get_by_label(re.compile("^Nationality confirmed and ETD issued")).check()
