@@ -2,9 +2,12 @@
 embassy's batcher; a batch becomes one request naming every case in it, mailed once with their
 ETD applications.
 
-Both steps are idempotent. Joining twice adds the case once. Sending again (a retry) finds the
-request already stored under its reference and names the same cases; the mail goes once per
-request; a case already named in an earlier request is answered with that one, never named twice.
+Both steps are idempotent. Joining twice adds the case once. Sending again (a retry) after the
+mail went finds the request stored under its reference and answers for the cases it named; the
+mail goes once per request; a case already named in an earlier request is answered with that
+one, never named twice. A request stored but not yet mailed is judged again on a retry: a case
+closed or closing meanwhile (consent withdrawn) is left out, in a new version of the request,
+so nothing goes to the embassy about a survivor who no longer consents.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
 from activities.heartbeats import in_thread_heartbeating
-from activities.notices import recipient, send_once
+from activities.notices import already_sent, recipient, send_once
 from activities.outbox import embassy_request_notice
 from activities.profiles import load_case, parse_profile
 from contracts.messages import (
@@ -119,7 +122,12 @@ class EmbassyRequestActivities:
         reference = batch.request_reference
         result = EmbassyRequestResult(request_reference=reference)
         existing = self.store.find(DocType.embassy_request, reference)
-        named_before = set(self.store.named_in(existing.id)) if existing else set()
+        # Once mailed, the request stands as it went out (the cases it named had consented then).
+        # Stored but not mailed (the relay was down, the worker died), it is a draft: each case
+        # is judged again, so a survivor who withdrew meanwhile is not mailed to the embassy, and
+        # a new version is stored if the cases named changed.
+        mailed = existing is not None and already_sent(self.deps.db, embassy_request_notice(reference))
+        named_before = set(self.store.named_in(existing.id)) if existing and mailed else set()
         earlier = self._earlier_requests(batch.case_ids, reference)
         applications = self._applications(batch.case_ids)
         with self.deps.db.reading() as session:
@@ -145,7 +153,7 @@ class EmbassyRequestActivities:
                 result.skipped[case_id] = f"closed ({case.outcome or closing[case_id]})"
             elif case_id in earlier:
                 result.earlier[case_id] = earlier[case_id]
-            elif existing is not None:
+            elif mailed:
                 # The request went out without this case: it is answered as not named.
                 result.failed[case_id] = f"not named in request {reference}; retry to join the next one"
             else:
@@ -158,8 +166,8 @@ class EmbassyRequestActivities:
                     RequestEntry(case.reference, parse_profile(case), application.verification_code)
                 )
                 result.sent.append(case_id)
-        if existing is None and entries:
-            existing = self._store(batch, entries, result.sent)
+        if not mailed:
+            existing = self._store(batch, entries, result.sent) if entries else None
         if existing is None:
             return result
         result.document = ref_of(existing)

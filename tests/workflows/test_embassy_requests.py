@@ -5,6 +5,7 @@ a case twice nor mails twice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from repatriation.ports import free_port
 from repatriation.service import NotFound
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for, pdf_text
 from tests.journeys import HOA, open_case, through_identity
+from tests.stack.conftest import reserved_port
 
 LIAISON_VNM = Actor("liaison-vnm", Role.liaison, ORG, source="test", countries=("VNM",))
 LIAISON_IDN = Actor("liaison-idn", Role.liaison, ORG, source="test", countries=("IDN",))
@@ -172,6 +174,54 @@ async def test_a_withdrawal_leaves_the_case_out_before_its_closure_is_done(harne
     (request,) = requests(h)
     assert named(h, request.id) == {stays}
     assert "TrầnThịHoa" not in flat_text(h, request.path)
+
+
+@pytest.mark.parametrize(
+    "harness", [{"embassy_request_window_seconds": 600, "embassy_request_quiet_seconds": 600}], indirect=True
+)
+async def test_a_withdrawal_before_a_failed_mail_is_retried_leaves_the_survivor_out(harness: Harness) -> None:
+    """The request was stored naming two survivors but its mail failed (the relay down); one of
+    them withdraws consent before the retry. The retry does not mail the stored request as it
+    is: a new version names only the survivor who still consents, and only her application goes."""
+    h = harness
+    stays = await open_case(h, 0)
+    leaves = await open_case(h, 0, **HOA)
+    for case_id in (stays, leaves):
+        await through_identity(h, case_id)
+    for case_id in (stays, leaves):
+        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    batch = EmbassyRequestBatch(
+        request_reference="REQ-VNM-RELAY-DOWN-1",
+        nationality="VNM",
+        organisation=ORG,
+        issued_on=date.today(),
+        case_ids=[stays, leaves],
+    )
+    refused = reserved_port()  # bound, not listening: the relay refuses
+    try:
+        relay_down = h.settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{refused.getsockname()[1]}"})
+        with pytest.raises(ConnectionRefusedError):
+            await ActivityEnvironment().run(
+                EmbassyRequestActivities(replace(h.deps, settings=relay_down)).send_embassy_request, batch
+            )
+    finally:
+        refused.close()
+    (draft,) = requests(h)
+    assert named(h, draft.id) == {stays, leaves} and mails_to(h, "consular.vnm@embassies.example") == []
+
+    await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
+    retried = await ActivityEnvironment().run(EmbassyRequestActivities(h.deps).send_embassy_request, batch)
+
+    assert retried.sent == [stays] and retried.skipped == {leaves: "closed (withdrawn)"} and retried.mailed
+    current = next(d for d in requests(h) if not d.superseded)
+    assert current.version == 2 and named(h, current.id) == {stays}
+    assert "TrầnThịHoa" not in flat_text(h, current.path)
+    (letter,) = mails_to(h, "consular.vnm@embassies.example")
+    stays_reference = h.service.resolve(stays).reference
+    assert sorted(a.get_filename() for a in letter.iter_attachments()) == [
+        "REQ-VNM-RELAY-DOWN-1.pdf",
+        f"etd-application-{stays_reference}-v1.pdf",
+    ]
 
 
 @pytest.mark.parametrize("harness", [{"embassy_request_window_seconds": 3}], indirect=True)
