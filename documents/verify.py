@@ -83,10 +83,12 @@ def verify(db: Database, code: str) -> Verification | None:
         row = session.scalar(select(Document).where(Document.verification_code == normal))
         if row is None:
             return None
+        if row.case_id is not None:
+            same = Document.case_id == row.case_id
+        else:  # about several cases (an embassy's request or daily list): known by its subject
+            same = Document.case_id.is_(None) & (Document.subject == row.subject)
         latest = session.scalar(
-            select(func.max(Document.version)).where(
-                Document.case_id == row.case_id, Document.doc_type == row.doc_type
-            )
+            select(func.max(Document.version)).where(same, Document.doc_type == row.doc_type)
         )
         # Copy what is returned while the row is at hand; case_id stays here.
         doc_type, version, issuer, issued_on = row.doc_type, row.version, row.issuer, row.issued_on

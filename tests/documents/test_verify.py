@@ -78,6 +78,31 @@ def test_current_version_is_genuine(database: Database, two_versions) -> None:
     assert result.superseded_by_version is None
 
 
+def test_a_list_is_current_whatever_other_lists_went(database: Database, tmp_path: Path) -> None:
+    """An embassy's daily list has no case of its own: its versions are those of the same
+    subject (embassy and day), not of every list and request of every embassy."""
+    store = DocumentStore(database, tmp_path / "documents", Sealer({"test": bytes(range(32))}, "test"))
+
+    def stored(subject: str, run: int) -> str:
+        return store.store(
+            case_id=None,
+            doc_type="embassy_daily_list",
+            digest=input_hash({"subject": subject, "run": run}),
+            issued_on=date(2026, 3, 12),
+            issuer=ISSUER,
+            render=lambda version, code: f"%PDF-1.7 v{version} {code}".encode(),
+            subject=subject,
+        ).verification_code
+
+    vietnam = stored("VNM:2026-03-12", 1)
+    indonesia = [stored("IDN:2026-03-12", run) for run in (1, 2, 3)]
+    current = verify(database, vietnam)
+    assert current is not None and current.version == 1
+    assert current.superseded is False and current.superseded_by_version is None
+    replaced = verify(database, indonesia[0])
+    assert replaced is not None and replaced.superseded and replaced.superseded_by_version == 3
+
+
 def test_code_as_typed_by_a_person_verifies(database: Database, two_versions) -> None:
     _, _, _, code = two_versions
     misread = code.replace("O", "0").replace("I", "1").replace("B", "8")
