@@ -4,7 +4,7 @@
 - a liaison sees only cases of their own countries' nationals whose survivor consented to
   disclosure to that embassy, and only what consular work needs: of the profile, the identity
   and the travel documents held, not the shelter, phone, recruitment or vulnerabilities; of the
-  case, its stages and decisions, not its costs, funding, flight options or the free text
+  case, its stages and decisions, not its costs, funding, flight options, booking or the free text
   written about it (holds, interventions, failures, reasons for closing); of its documents,
   those the embassy is sent.
 A case outside one's scope is reported as not found, as if it did not exist; so is a document
@@ -97,6 +97,7 @@ def visible_state(actor: Actor, state: CaseState) -> CaseState:
             "estimate": None,
             "funding": None,
             "flight_options": [],
+            "booking": None,
             "documents": [d for d in state.documents if visible_document(actor, d.doc_type)],
             "hold_reason": None,
             "blocked": blocked,

@@ -203,3 +203,32 @@ async def test_interventions_stuck_list_and_codec(api: Api, cases: dict[str, str
     # A string that names no case of the organisation is withheld (tests/api/test_codec_scope.py).
     assert len(opened["payloads"]) == 1 and opened != payloads
     assert b'"withheld"' in base64.b64decode(opened["payloads"][0]["data"])
+
+
+def test_a_liaison_does_not_see_the_booking() -> None:
+    """The fare, the airline's booking reference and ticket are not consular work; the case's
+    own staff see them."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from access.actor import Actor
+    from access.scope import visible_state
+    from contracts.state import Booking, CaseState, FlightOption, Role
+
+    departs = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)
+    flight = FlightOption(
+        option_id="PNH-SGN-1",
+        carrier="VN",
+        flight_number="VN920",
+        origin="PNH",
+        destination="SGN",
+        departs_at=departs,
+        arrives_at=departs,
+        fare=Decimal("142.00"),
+    )
+    booked = Booking(booking_ref="QX7PLM", ticket_number="738-2400000001", option=flight)
+    state = CaseState(case_id="c", reference="RP-1", organisation="Org A", nationality="VNM", booking=booked)
+    liaison = Actor("liaison-vnm", Role.liaison, "Org A", source="test", countries=("VNM",))
+    caseworker = Actor("cw", Role.caseworker, "Org A", source="test")
+    assert visible_state(liaison, state).booking is None
+    assert visible_state(caseworker, state).booking == booked
