@@ -26,6 +26,11 @@ _WRITERS: dict[str, threading.RLock] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
+# A statement's values are personal data (a profile, a name key, a decision): an error's text
+# (logged, or recorded by Temporal as an activity's failure) names the statement, not the values.
+HIDE_PARAMETERS = True
+
+
 def _writer_lock(url: str) -> threading.RLock:
     """One lock per SQLite file in this process, whichever engine writes to it."""
     key = str(Path(url.split("///", 1)[-1]).resolve()) if "///" in url else url
@@ -34,7 +39,9 @@ def _writer_lock(url: str) -> threading.RLock:
 
 
 def _sqlite_engine(url: str, pragmas: tuple[str, ...], begin: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=HIDE_PARAMETERS
+    )
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +75,9 @@ def make_engine(url: str) -> Engine:
         )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=HIDE_PARAMETERS
+    )
 
 
 def create_schema(engine: Engine) -> None:

@@ -36,6 +36,7 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, pool  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from database.engine import HIDE_PARAMETERS  # noqa: E402
 from migrations import LOCATION  # noqa: E402
 
 UPGRADE_COMMAND = "repatriation db upgrade"
@@ -87,7 +88,9 @@ def engine_for(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, poolclass=pool.NullPool, connect_args={"timeout": 30}, hide_parameters=HIDE_PARAMETERS
+        )
 
         @event.listens_for(engine, "connect")
         def _no_implicit_transactions(dbapi_conn: Any, _record: Any) -> None:
@@ -98,7 +101,7 @@ def engine_for(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, poolclass=pool.NullPool)
+    return create_engine(url, poolclass=pool.NullPool, hide_parameters=HIDE_PARAMETERS)
 
 
 @contextmanager

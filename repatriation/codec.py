@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from repatriation.settings import Settings
 
@@ -61,5 +61,11 @@ def codec_for(settings: Settings) -> EncryptionCodec:
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """The pydantic data converter, with every payload encrypted."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec_for(settings))
+    """The pydantic data converter, with every payload encrypted, failures' messages and stack
+    traces included: an error's text may quote the data it failed on (a database error quoting
+    a row, a validation error its input), and the history keeps it as long as the case."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec_for(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
