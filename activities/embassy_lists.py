@@ -6,23 +6,26 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
 from activities.outbox import embassy_list_notice
 from activities.profiles import parse_profile
+from activities.stuck import flag_failing
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
 from contracts.state import Role
-from database.models import Case
+from database.models import Case, StuckFlag
 from documents.embassy_list import ListEntry, list_context
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation.logs import get_logger
 
 AWAITED_FROM_EMBASSY = ("nationality", "etd")
+STEP = "send_embassy_lists"
 
 
 class EmbassyListActivities:
@@ -30,31 +33,58 @@ class EmbassyListActivities:
         self.deps = deps
         self.store = DocumentStore(deps.db, deps.settings.documents_dir, deps.sealer)
 
-    def _awaiting(self) -> dict[str, list[ListEntry]]:
+    def _awaiting(self) -> tuple[dict[str, list[ListEntry]], dict[str, ApplicationError]]:
+        """The survivors awaiting each embassy, and the cases left out: their stored data is invalid
+        (one such case must not keep every embassy's list from going out)."""
         by_country: dict[str, list[ListEntry]] = defaultdict(list)
+        left_out: dict[str, ApplicationError] = {}
         with self.deps.db.reading() as session:
             for case in session.scalars(select(Case).where(Case.outcome.is_(None)).order_by(Case.opened_at)):
                 pending = [
                     p for p in (case.state or {}).get("pending", []) if p["kind"] in AWAITED_FROM_EMBASSY
                 ]
-                if not pending or not (case.profile or {}).get("consent", {}).get("disclosure_to_embassy"):
+                if not pending:
+                    continue
+                try:
+                    profile = parse_profile(case)
+                except ApplicationError as err:
+                    left_out[case.id] = err
+                    continue
+                if not profile.consent.disclosure_to_embassy:
                     continue
                 since = min(datetime.fromisoformat(p["since"]) for p in pending)
                 by_country[case.nationality].append(
-                    ListEntry(
-                        case.reference, parse_profile(case), since, [p["kind"] for p in pending], case.id
-                    )
+                    ListEntry(case.reference, profile, since, [p["kind"] for p in pending], case.id)
                 )
-        return by_country
+        return by_country, left_out
 
-    @activity.defn(name="send_embassy_lists")
+    def _report(self, left_out: dict[str, ApplicationError]) -> None:
+        """Flag each case left out as failing this step, with why; clear the flag of the others."""
+        for case_id, err in left_out.items():
+            flag_failing(self.deps.db, case_id, STEP, 1, f"{err.type}: {err.message}")
+            # Ids and the error's type only: the message names the invalid fields of a survivor.
+            get_logger(case_id=case_id, stage="embassy").warning(
+                "left out of the embassy list", step=STEP, error=err.type
+            )
+        with self.deps.db.session() as session:
+            session.execute(
+                delete(StuckFlag).where(
+                    StuckFlag.reason == "failing",
+                    StuckFlag.step == STEP,
+                    StuckFlag.case_id.not_in(list(left_out)),
+                )
+            )
+
+    @activity.defn(name=STEP)
     async def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
         return await in_thread_heartbeating(lambda: self._send(request))
 
     def _send(self, request: EmbassyListsRequest) -> list[EmbassyList]:
         settings, day = self.deps.settings, request.list_date
         sent: list[EmbassyList] = []
-        for nationality, entries in sorted(self._awaiting().items()):
+        awaiting, left_out = self._awaiting()
+        self._report(left_out)
+        for nationality, entries in sorted(awaiting.items()):
             entries.sort(key=lambda e: (e.waiting_since, e.reference))
             subject = f"{nationality}:{day.isoformat()}"
             digest = input_hash(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import structlog
 from sqlalchemy import select
 
 from activities.outbox import outbox_mails
 from contracts.messages import EmbassyList
 from contracts.state import DecisionKind
-from database.models import AuditEntry, Document
+from database.models import AuditEntry, Case, Document
 from tests.conftest import SUPERVISOR, Harness, pdf_text
 from tests.journeys import HOA, open_case, through_embassy, through_identity
 from workflows.embassy_lists import EmbassyListsWorkflow
@@ -64,3 +65,44 @@ async def test_daily_list_per_embassy(harness: Harness) -> None:
     assert updated["VNM"].cases == 1 and updated["VNM"].version == 2 and updated["VNM"].mailed
     with h.db.session() as s:
         assert s.get(Document, first["VNM"].document_id).superseded
+
+
+async def test_a_case_with_invalid_data_is_left_out_and_flagged(harness: Harness) -> None:
+    h = harness
+    lan = await open_case(h, 0)
+    hoa = await open_case(h, 0, **HOA)
+    budi = await open_case(h, 1)
+    for case_id in (lan, hoa, budi):
+        await through_identity(h, case_id)
+        await h.wait_pending(case_id, DecisionKind.nationality)
+    with h.db.session() as s:  # someone's edit broke Hoa's stored profile
+        case = s.get(Case, hoa)
+        good_birth = case.profile["date_of_birth"]
+        case.profile = {**case.profile, "date_of_birth": "31/02/1990"}
+
+    with structlog.testing.capture_logs() as logs:
+        first = await send_lists(h)
+    # Every embassy's list still goes, without the case that cannot be put on it.
+    assert {k: (v.cases, v.mailed) for k, v in first.items()} == {"VNM": (1, True), "IDN": (1, True)}
+    with h.db.session() as s:
+        doc = s.get(Document, first["VNM"].document_id)
+    flat = "".join(pdf_text(h.deps.sealer, doc.path).split())
+    assert h.service.resolve(lan).reference in flat and h.service.resolve(hoa).reference not in flat
+    lists = [p for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
+    assert len(lists) == 2
+    # Left out visibly: a warning about the case (nothing personal in it), and a stuck flag.
+    warnings = [e for e in logs if e["event"] == "left out of the embassy list"]
+    assert [(w["log_level"], w["case_id"], w["error"]) for w in warnings] == [
+        ("warning", hoa, "InvalidCaseData")
+    ]
+    assert set(warnings[0]) == {"event", "log_level", "case_id", "stage", "step", "error"}
+    flags = h.service.stuck_for(SUPERVISOR, reason="failing")
+    assert [(f.case_id, f.step, f.stage) for f in flags] == [(hoa, "send_embassy_lists", "embassy")]
+    assert "date_of_birth" in flags[0].last_error and "31/02/1990" not in flags[0].last_error
+
+    with h.db.session() as s:  # fixed: Hoa joins the day's list, and the flag goes
+        case = s.get(Case, hoa)
+        case.profile = {**case.profile, "date_of_birth": good_birth}
+    fixed = await send_lists(h)
+    assert fixed["VNM"].cases == 2 and fixed["VNM"].version == 2 and fixed["VNM"].mailed
+    assert h.service.stuck_for(SUPERVISOR, reason="failing") == []
