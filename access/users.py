@@ -1,4 +1,15 @@
-"""Users, API tokens (only a hash is kept) and passwords (scrypt)."""
+"""Users, API tokens (only a hash is kept) and passwords (scrypt).
+
+Web sessions are stateless signed cookies that carry the microsecond they were issued at
+(`api.auth.session_value`). What ends them on the server is one timestamp per user,
+`User.sessions_valid_after`: `revoke_tokens` and `end_sessions` (signing out) move it to now, and
+`by_id` refuses a session issued at or before it. So a session opened with a token that is later
+revoked stops working at once, while a sign-in made after the revocation (with a new token or a
+password) works; signing out ends every open session of that user, not only the current browser's.
+A disabled user has no session at all. Microseconds keep "just before" and "just after" a
+revocation apart; the timestamp only moves forward, so a replica whose clock lags cannot reopen
+sessions that were ended.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -17,6 +28,7 @@ from database.engine import Database
 from database.models import ApiToken, User
 
 TOKEN_PREFIX = "rp_"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UserError(ValueError):
@@ -27,6 +39,29 @@ class UserError(ValueError):
 class NewToken:
     user: str
     token: str
+
+
+class SessionUserId(int):
+    """A user id read from a session cookie, with the moment the session was issued
+    (microseconds since the epoch), for `by_id` to compare with the user's `sessions_valid_after`."""
+
+    issued: int
+
+    def __new__(cls, user_id: int, issued: int) -> SessionUserId:
+        value = super().__new__(cls, user_id)
+        value.issued = issued
+        return value
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def _end_sessions(user: User) -> None:
+    """Every session of the user issued until now stops working; never moves the mark back."""
+    now = datetime.now(UTC)
+    if user.sessions_valid_after is None or user.sessions_valid_after < now:
+        user.sessions_valid_after = now
 
 
 def token_hash(token: str) -> str:
@@ -106,6 +141,8 @@ def issue_token(db: Database, name: str) -> NewToken:
 
 
 def revoke_tokens(db: Database, name: str) -> int:
+    """Revoke every token of the user and end the web sessions opened so far (with any token or
+    password): whoever signed in with a leaked token is out at once."""
     with db.session() as session:
         user = session.scalar(select(User).where(User.name == name))
         if user is None:
@@ -117,7 +154,17 @@ def revoke_tokens(db: Database, name: str) -> int:
         )
         for token in tokens:
             token.revoked_at = datetime.now(UTC)
+        _end_sessions(user)
     return len(tokens)
+
+
+def end_sessions(db: Database, name: str) -> None:
+    """Signing out: the user's sessions issued until now, the current one included, are refused."""
+    with db.session() as session:
+        user = session.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise UserError(f"no user named {name!r}")
+        _end_sessions(user)
 
 
 def set_password(db: Database, name: str, password: str) -> None:
@@ -155,9 +202,17 @@ def by_password(db: Database, name: str, password: str) -> User | None:
 
 
 def by_id(db: Database, user_id: int) -> User | None:
+    """The user behind a web session (`user_id` as `api.auth.session_user_id` read it): none if
+    the user is disabled or the session was issued at or before the user's sessions were ended.
+    An id that does not say when its session was issued counts as issued at the epoch."""
     with db.reading() as session:
-        user = session.get(User, user_id)
-    return user if user is not None and user.disabled_at is None else None
+        user = session.get(User, int(user_id))
+    if user is None or user.disabled_at is not None:
+        return None
+    issued = user_id.issued if isinstance(user_id, SessionUserId) else 0
+    if user.sessions_valid_after is not None and issued <= _micros(user.sessions_valid_after):
+        return None
+    return user
 
 
 def list_users(db: Database) -> list[User]:

@@ -23,21 +23,31 @@ def _sign(key: bytes, message: str) -> str:
 
 
 def session_value(settings: Settings, user_id: int) -> str:
-    payload = f"{user_id}.{int(time.time())}"
+    """A signed session cookie: "user_id.seconds.microseconds.signature", the moment it was issued
+    to the microsecond, so that a sign-in made just after `users revoke` or a sign-out is told apart
+    from the sessions they ended (see `users.by_id`)."""
+    issued = time.time_ns() // 1000
+    payload = f"{user_id}.{issued // 1_000_000}.{issued % 1_000_000:06d}"
     return f"{payload}.{_sign(settings.signing_key(), payload)}"
 
 
-def session_user_id(settings: Settings, value: str | None) -> int | None:
-    if not value or value.count(".") != 2:
+def session_user_id(settings: Settings, value: str | None) -> users.SessionUserId | None:
+    """The user of a well-signed, unexpired session cookie, carrying when the session was issued;
+    `users.by_id` then refuses it if the user's sessions were ended since. A cookie made before
+    sessions carried microseconds ("user_id.seconds.signature") counts as issued at the second."""
+    if not value or value.count(".") not in (2, 3):
         return None
-    user_id, issued, signature = value.split(".")
-    if not hmac.compare_digest(signature, _sign(settings.signing_key(), f"{user_id}.{issued}")):
+    payload, _, signature = value.rpartition(".")
+    if not hmac.compare_digest(signature, _sign(settings.signing_key(), payload)):
         return None
-    if not (user_id.isdigit() and issued.isdigit()):
+    user_id, _, issued = payload.partition(".")
+    seconds, _, micros = issued.partition(".")
+    micros = micros or "0"
+    if not all(part.isascii() and part.isdigit() for part in (user_id, seconds, micros)) or len(micros) > 6:
         return None
-    if time.time() - int(issued) > settings.session_hours * 3600:
+    if time.time() - int(seconds) > settings.session_hours * 3600:
         return None
-    return int(user_id)
+    return users.SessionUserId(int(user_id), int(seconds) * 1_000_000 + int(micros.ljust(6, "0")))
 
 
 def csrf_token(settings: Settings, session: str) -> str:

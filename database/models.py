@@ -222,6 +222,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Web sessions issued at or before this moment are refused: revoking the tokens and signing
+    # out move it to now (access/users.py).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ApiToken(Base):

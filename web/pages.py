@@ -454,6 +454,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request, who: VisitorDep) -> Response:
     await posted(request, who)
+    await run_in_threadpool(users.end_sessions, request.app.state.db, who.name)  # the cookie, replayed, fails
     await run_in_threadpool(service(request).audit, who.actor, "session.logout", None)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
