@@ -122,7 +122,14 @@ def _summary(kind: DecisionKind, decision: BaseModel) -> str:
 
 
 def case_reference(case_id: str) -> str:
+    """What people write and say (``RP-3F9A2C1B``): the start of the case id, unique among cases
+    (:meth:`CaseService._insert_case` gives a case another id when its start is taken)."""
     return "RP-" + case_id.replace("-", "")[:8].upper()
+
+
+# 32 bits: among 10,000 cases two share a start about once in a hundred mass releases; eight
+# starts taken in a row do not happen.
+REFERENCE_ATTEMPTS = 8
 
 
 def name_key(profile: SurvivorProfile) -> str:
@@ -209,12 +216,8 @@ class CaseService:
         if errors:
             raise Invalid("; ".join(errors))
 
-        if request.client_reference:
-            case_id = str(uuid.uuid5(CASE_NAMESPACE, f"{actor.organisation}:{request.client_reference}"))
-        else:
-            case_id = str(uuid.uuid4())
+        case_id, created = await asyncio.to_thread(self._insert_case, request, actor)
         reference = case_reference(case_id)
-        created = await asyncio.to_thread(self._insert_case, case_id, reference, request, actor)
         try:
             await self.client.start_workflow(
                 RepatriationWorkflow.run,
@@ -226,7 +229,8 @@ class CaseService:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
-            if created:
+            if created:  # a journey under this id already ran: the row is not left without one
+                await asyncio.to_thread(self._delete_case, case_id)
                 raise
         except Exception:
             if created:  # nothing half-written: no case row without its journey
@@ -237,20 +241,50 @@ class CaseService:
         get_logger(case_id=case_id, stage="intake").info("case opened", created=created)
         return Opened(case_id=case_id, reference=reference, created=created)
 
-    def _insert_case(self, case_id: str, reference: str, request: CaseOpenRequest, actor: Actor) -> bool:
-        """The case's row, unless it exists (the same client reference sent again): created?
+    def _insert_case(self, request: CaseOpenRequest, actor: Actor) -> tuple[str, bool]:
+        """The case's row, unless it exists (the same client reference sent again): (case id,
+        created?).
 
         A client reference names one survivor: sent again for someone else (another name, date
         of birth or nationality), it is refused rather than answered with the first survivor's
         case, which would leave the second registered nowhere. Two requests with the same
-        reference at once (a double click): one inserts, the other finds its row."""
-        try:
-            if self._insert_new_case(case_id, reference, request, actor):
-                return True
-        except IntegrityError:
-            pass  # inserted by the other request meanwhile
-        self._check_same_survivor(case_id, request)
-        return False
+        reference at once (a double click): one inserts, the other finds its row. A case's
+        printed reference is the start of its id (:func:`case_reference`); when another case has
+        it already, the case takes another id."""
+        for attempt in range(REFERENCE_ATTEMPTS):
+            case_id = self._new_case_id(request, actor, attempt)
+            try:
+                if self._insert_new_case(case_id, request, actor):
+                    return case_id, True
+            except IntegrityError:
+                pass  # the same reference inserted meanwhile, or the printed reference taken
+            existing = self._existing_case(request, actor, case_id)
+            if existing is not None:
+                self._check_same_survivor(existing, request)
+                return existing, False
+        raise RuntimeError(f"no free case reference after {REFERENCE_ATTEMPTS} ids")
+
+    @staticmethod
+    def _new_case_id(request: CaseOpenRequest, actor: Actor, attempt: int) -> str:
+        """The same id for the same client reference (so a retry finds its case); the attempt
+        after a taken printed reference changes it."""
+        if not request.client_reference:
+            return str(uuid.uuid4())
+        seed = f"{actor.organisation}:{request.client_reference}" + (f":{attempt}" if attempt else "")
+        return str(uuid.uuid5(CASE_NAMESPACE, seed))
+
+    def _existing_case(self, request: CaseOpenRequest, actor: Actor, case_id: str) -> str | None:
+        """The case already opened with this request's client reference (or id), if any."""
+        with self.db.reading() as session:
+            return session.scalar(self._existing_query(request, actor, case_id))
+
+    @staticmethod
+    def _existing_query(request: CaseOpenRequest, actor: Actor, case_id: str) -> Any:
+        if request.client_reference:
+            return select(Case.id).where(
+                Case.organisation == actor.organisation, Case.client_reference == request.client_reference
+            )
+        return select(Case.id).where(Case.id == case_id)
 
     def _check_same_survivor(self, case_id: str, request: CaseOpenRequest) -> None:
         profile = request.survivor
@@ -264,16 +298,16 @@ class CaseService:
                 "of this organisation; give each survivor a reference of their own"
             )
 
-    def _insert_new_case(self, case_id: str, reference: str, request: CaseOpenRequest, actor: Actor) -> bool:
+    def _insert_new_case(self, case_id: str, request: CaseOpenRequest, actor: Actor) -> bool:
         profile = request.survivor
         with self.db.session() as session:
-            if session.get(Case, case_id) is not None:
+            if session.scalar(self._existing_query(request, actor, case_id)) is not None:
                 return False
             now = datetime.now(UTC)
             session.add(
                 Case(
                     id=case_id,
-                    reference=reference,
+                    reference=case_reference(case_id),
                     organisation=actor.organisation,
                     client_reference=request.client_reference,
                     caseworker=actor.name,

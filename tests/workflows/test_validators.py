@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from contracts.state import DecisionKind
 from database import ledger
 from database.models import Case, DecisionRow
-from repatriation.service import Invalid, Rejected
+from repatriation.service import CASE_NAMESPACE, Invalid, Rejected, case_reference
 from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness, harness_for
 from tests.db_fixtures import _postgres_database
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
@@ -208,6 +208,46 @@ async def test_a_client_reference_sent_again_for_someone_else_is_refused(harness
     assert again.case_id == first.case_id and not again.created
     with h.db.session() as s:
         assert len(list(s.scalars(select(Case)))) == 1
+
+
+async def test_a_case_whose_printed_reference_is_taken_gets_another(harness: Harness) -> None:
+    """A printed reference is the start of the case id (32 bits): among thousands of cases two
+    ids will share it now and then. The second case takes another id, and its client reference
+    still finds it."""
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    client_reference = f"bed-{uuid.uuid4().hex[:8]}"
+    natural_id = str(uuid.uuid5(CASE_NAMESPACE, f"{CASEWORKER.organisation}:{client_reference}"))
+    other_id = natural_id[:8] + str(uuid.uuid4())[8:]  # another case, the same printed reference
+    now = datetime.now(UTC)
+    with h.db.session() as s:
+        s.add(
+            Case(
+                id=other_id,
+                reference=case_reference(other_id),
+                organisation="Another shelter",
+                caseworker="x",
+                workflow_id=f"other-{other_id}",
+                nationality="IDN",
+                profile={},
+                date_of_birth=now.date(),
+                name_key="x",
+                stage="identity",
+                opened_at=now,
+                updated_at=now,
+                state={},
+            )
+        )
+    request = open_request(person(0), client_reference)
+    opened = await h.service.open_case(request, CASEWORKER)
+    assert opened.created and opened.case_id not in (natural_id, other_id)
+    assert opened.reference == case_reference(opened.case_id) != case_reference(other_id)
+    again = await h.service.open_case(request, CASEWORKER)
+    assert (again.case_id, again.created) == (opened.case_id, False)
+    state = await h.wait_pending(opened.case_id, DecisionKind.identity_attestation)
+    assert state.reference == opened.reference
 
 
 async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) -> None:
