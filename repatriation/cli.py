@@ -136,26 +136,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- cases and decisions -----------------------------------------------------------------------
-async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[int]]) -> int:
+def _database_down(err: BaseException) -> bool:
+    """The case database does not answer (refused, gone, locked), as the API tells it (api/app.py)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(err, DBAPIError) and (
+        err.connection_invalidated or isinstance(err, OperationalError | InterfaceError)
+    )
+
+
+def _database_says(settings: Any, err: Any) -> str:
+    from database.migrate import safe_url
+
+    cause = " ".join(str(err.orig if err.orig is not None else err).split())
+    return f"the case database does not answer ({safe_url(settings.db_url)}: {cause})"
+
+
+async def _with_service(
+    args: argparse.Namespace, fn: Callable[[Any], Awaitable[int]], what: str, check: str
+) -> int:
+    """Run ``fn(service)``; a Temporal or a database that does not answer is told in one line,
+    with what became of the action: ``what`` names it ("the funding decision"), ``check`` says how
+    to find out when it may or may not have been recorded (a timeout)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
     from repatriation.service import CaseService, ServiceError
     from repatriation.temporal import connect
 
     settings = _settings(args)
+    address = settings.temporal_address
     try:
         client = await connect(settings)
     except Exception as err:  # noqa: BLE001
         print(
-            f"error: Temporal does not answer at {settings.temporal_address} ({err}); "
+            f"error: Temporal does not answer at {address} ({err}); nothing was recorded; "
             "start the stack with `repatriation up`",
             file=sys.stderr,
         )
         return 5
-    service = CaseService(settings, client, _db(settings))
+    try:
+        db = _db(settings)
+    except Exception as err:
+        if not _database_down(err):
+            raise
+        print(f"error: {_database_says(settings, err)}; nothing was recorded", file=sys.stderr)
+        return 5
+    service = CaseService(settings, client, db)
     try:
         return await fn(service)
     except ServiceError as err:
         print(f"error ({err.status}): {err}", file=sys.stderr)
         return {404: 4, 409: 3, 422: 2}.get(err.status, 1)
+    except RPCError as err:
+        said, code = f"{err.status.name}: {err.message}", 5
+        unsure = f"{what} may or may not have been recorded: {check}"
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            message = f"Temporal at {address} did not answer in time ({said}); {unsure}"
+        elif err.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL, RPCStatusCode.DATA_LOSS):
+            message = f"Temporal at {address} failed ({said}); {unsure}"
+        elif err.status == RPCStatusCode.UNAVAILABLE:
+            message = f"Temporal does not answer at {address} ({said}); nothing was recorded"
+        else:  # refused, with a reason (a namespace that does not exist, no permission, ...)
+            message, code = f"Temporal at {address} refused it ({said}); nothing was recorded", 1
+        print(f"error: {message}", file=sys.stderr)
+        return code
+    except Exception as err:
+        if not _database_down(err):
+            raise
+        print(
+            f"error: {_database_says(settings, err)}; {what} may or may not have been recorded: {check}",
+            file=sys.stderr,
+        )
+        return 5
 
 
 def _actor(args: argparse.Namespace, role: Role):  # type: ignore[no-untyped-def]
@@ -174,14 +226,32 @@ def _actor(args: argparse.Namespace, role: Role):  # type: ignore[no-untyped-def
 def cmd_case_open(args: argparse.Namespace) -> int:
     try:
         raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
-        if "survivor" not in raw:
-            raw = {"survivor": raw}
-        if args.reference:
-            raw["client_reference"] = args.reference
-        request = CaseOpenRequest.model_validate(raw)
+    except UnicodeDecodeError as err:
+        print(
+            f"error: {args.file}: not UTF-8 text (byte {err.object[err.start]:#04x} at position "
+            f"{err.start}); save it as UTF-8",
+            file=sys.stderr,
+        )
+        return 2
     except (OSError, json.JSONDecodeError) as err:
         print(f"error: cannot read {args.file}: {err}", file=sys.stderr)
         return 2
+    if not isinstance(raw, dict):
+        held = {type(None): "null", list: "a list", str: "a string", bool: "true or false"}.get(
+            type(raw), "a number"
+        )
+        print(
+            f"error: {args.file}: the file must hold a JSON object with a 'survivor' (or the survivor "
+            f"itself); it holds {held}",
+            file=sys.stderr,
+        )
+        return 2
+    if "survivor" not in raw:
+        raw = {"survivor": raw}
+    if args.reference:
+        raw["client_reference"] = args.reference
+    try:
+        request = CaseOpenRequest.model_validate(raw)
     except ValidationError as err:
         for e in err.errors():
             print(f"error: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}", file=sys.stderr)
@@ -194,7 +264,11 @@ def cmd_case_open(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _run(lambda stop: _with_service(args, go))
+    if args.reference:
+        check = f"opening it again with --reference {args.reference} is safe (it gives the same case)"
+    else:
+        check = "look for it with `repatriation case list` before opening it again"
+    return _run(lambda stop: _with_service(args, go, "the case", check))
 
 
 def cmd_case_list(args: argparse.Namespace) -> int:
@@ -308,7 +382,8 @@ def _decision(kind: DecisionKind, role: Role, build: Callable[[argparse.Namespac
             print(f"{state.reference}: {kind} recorded; stage {state.stage}; waiting for: {pending}")
             return 0
 
-        return _run(lambda stop: _with_service(args, go))
+        check = f"look with `repatriation case show {args.case}` before sending it again"
+        return _run(lambda stop: _with_service(args, go, f"the {kind} decision", check))
 
     return cmd
 
@@ -349,7 +424,8 @@ def cmd_intervene(args: argparse.Namespace) -> int:
         print(f"{state.reference}: {args.action} done; stage {state.stage}")
         return 0
 
-    return _run(lambda stop: _with_service(args, go))
+    check = f"look with `repatriation case show {args.case}` before asking for it again"
+    return _run(lambda stop: _with_service(args, go, f"the {args.action} intervention", check))
 
 
 def cmd_funding_sources(args: argparse.Namespace) -> int:
@@ -725,6 +801,11 @@ def main(argv: list[str] | None = None) -> None:
     except MigrationError as err:
         print(f"error: {err}", file=sys.stderr)
         code = 3
+    except Exception as err:
+        if not _database_down(err):
+            raise
+        print(f"error: {_database_says(settings, err)}", file=sys.stderr)
+        code = 5
     # Leave without interpreter finalisation: the Temporal client's native runtime can still be
     # calling into Python from its own threads at that point (a crash at exit, not in the work).
     sys.stdout.flush()
