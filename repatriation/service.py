@@ -22,7 +22,12 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -86,9 +91,10 @@ class Rejected(ServiceError):
 
 
 class NotReady(Rejected):
-    """Not taken now: the case's workflow cannot take anything at the moment (HTTP 503). Nothing
-    was recorded; the same request can be sent again. Pages treat it as a refusal (the form is
-    kept, the reason shown)."""
+    """Not taken now (HTTP 503): the case's workflow cannot take anything at the moment, or the
+    workflow engine does not answer; nothing was recorded and the same request can be sent again
+    (after a timeout the message says that it may have been, and to look first). Pages treat it
+    as a refusal (the form is kept, the reason shown)."""
 
     status = 503
 
@@ -127,6 +133,10 @@ def case_reference(case_id: str) -> str:
     return "RP-" + case_id.replace("-", "")[:8].upper()
 
 
+ENGINE_DOWN = "the workflow engine (Temporal) does not answer"
+ENGINE_SLOW = "the workflow engine (Temporal) did not answer in time"
+UNSURE = "it may or may not have been recorded: look at case {case} before sending it again"
+
 # 32 bits: among 10,000 cases two share a start about once in a hundred mass releases; eight
 # starts taken in a row do not happen.
 REFERENCE_ATTEMPTS = 8
@@ -156,6 +166,22 @@ class CaseService:
 
     def audit(self, actor: Actor, action: str, case_id: str | None, detail: str | None = None) -> None:
         self.audit_each(actor, action, {case_id: detail})
+
+    async def _audit_taken(self, actor: Actor, action: str, case_id: str, detail: str | None = None) -> None:
+        """The audit entry of something Temporal has taken already (a case opened, a decision, an
+        intervention). Should the database fail it now, the action stands all the same: the person
+        is answered that it is done (told "nothing was changed", they would send it again and be
+        refused as already decided), and the missing entry is logged as an error by case id, for
+        an operator to add from the decisions table and the case's history."""
+        try:
+            await asyncio.to_thread(self.audit, actor, action, case_id, detail)
+        except SQLAlchemyError as err:
+            get_logger(case_id=case_id).error(
+                "action taken, audit entry not written",
+                action=action,
+                actor=actor.name,
+                error=type(err).__name__,
+            )
 
     def visible_case_ids(self, actor: Actor, case_ids: set[str]) -> set[str]:
         """Those of ``case_ids`` that ``actor`` may see (the rest are another organisation's,
@@ -232,12 +258,14 @@ class CaseService:
             if created:  # a journey under this id already ran: the row is not left without one
                 await asyncio.to_thread(self._delete_case, case_id)
                 raise
-        except Exception:
+        except Exception as err:
             if created:  # nothing half-written: no case row without its journey
                 await asyncio.to_thread(self._delete_case, case_id)
+            if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
+                raise NotReady(f"{ENGINE_DOWN}; no case was opened; try again shortly") from err
             raise
         if created:
-            await asyncio.to_thread(self.audit, actor, "case.open", case_id)
+            await self._audit_taken(actor, "case.open", case_id)
         get_logger(case_id=case_id, stage="intake").info("case opened", created=created)
         return Opened(case_id=case_id, reference=reference, created=created)
 
@@ -404,7 +432,9 @@ class CaseService:
             raise Rejected(message) from err
         except RPCError as err:
             raise await self._not_taken(case, err, "no further decisions") from err
-        await asyncio.to_thread(self.audit, actor, f"decision.{kind}", case.id, _summary(kind, decision))
+        except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+            raise NotReady(f"{ENGINE_SLOW}; {UNSURE.format(case=case.reference)}") from err
+        await self._audit_taken(actor, f"decision.{kind}", case.id, _summary(kind, decision))
         metrics.decision_made(actor.role, kind)
         return scope.visible_state(actor, await self.state_after(case, receipt))
 
@@ -465,6 +495,10 @@ class CaseService:
         a bad deploy, an overloaded worker): that one is not closed, nothing was recorded, and
         the same decision can be sent again. The read model says which (a case's outcome is
         written before its workflow completes)."""
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            return NotReady(f"{ENGINE_DOWN}; nothing was recorded; try again shortly")
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return NotReady(f"{ENGINE_SLOW}; {UNSURE.format(case=case.reference)}")
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             return err
         outcome = await asyncio.to_thread(self._outcome, case.id)
@@ -716,8 +750,10 @@ class CaseService:
             ) from err
         except RPCError as err:
             raise await self._not_taken(case, err, "no intervention") from err
-        await asyncio.to_thread(
-            self.audit, actor, f"intervention.{intervention.action}", case.id, intervention.justification
+        except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+            raise NotReady(f"{ENGINE_SLOW}; {UNSURE.format(case=case.reference)}") from err
+        await self._audit_taken(
+            actor, f"intervention.{intervention.action}", case.id, intervention.justification
         )
         return state
 
