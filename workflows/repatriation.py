@@ -60,6 +60,10 @@ from workflows.journey import ACCEPTANCE, CaseStopped, Journey
 # v6 (journey.V6) keeps the guarantee without the second task: the decision takes effect at
 # once, and no local activity with an effect outside the workflow runs in that task.
 DURABLE_DECISIONS = "v3-decisions-applied-once-accepted"
+# A second flight choice while the first is being booked is refused (from v8 on, and in the
+# cases opened before it that reach the check on this code); histories recorded before the rule
+# took such a choice, and replay it so.
+ONE_FLIGHT_CHOICE = "v7-one-flight-choice-at-a-time"
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -301,15 +305,22 @@ class RepatriationWorkflow:
     # -- travel ------------------------------------------------------------------------------
     @workflow.update
     async def choose_flight(self, d: FlightChoice) -> DecisionReceipt:
-        return await self._decide(DecisionKind.flight_choice, d, self._v_flight)
+        return await self._decide(DecisionKind.flight_choice, d, lambda d: self._flight(d, in_handler=True))
 
     @choose_flight.validator
     def _v_flight(self, d: FlightChoice) -> None:
+        self._flight(d, in_handler=False)
+
+    def _flight(self, d: FlightChoice, in_handler: bool) -> None:
         def rule() -> None:
             rules.flight_choice(self.j.state, d, self.j.start, self.j.opened_at)
             # Between a choice and its booking the options stay on show: a second choice then
-            # would be kept for later and taken, unasked, after a refused booking.
-            if self.j.state.pending_of(DecisionKind.flight_choice) is None:
+            # would be kept for later and taken, unasked, after a refused booking. Checked again
+            # in the handler (replayed) only where the case took no such choice before this rule
+            # came (ONE_FLIGHT_CHOICE); a validator is never replayed.
+            if self.j.state.pending_of(DecisionKind.flight_choice) is None and (
+                not in_handler or self.j.v8 or workflow.patched(ONE_FLIGHT_CHOICE)
+            ):
                 raise rules.DecisionRejected(
                     "option_id: no flight choice is awaited now (the chosen flight is being booked)"
                 )

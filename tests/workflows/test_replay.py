@@ -7,7 +7,9 @@ their Update's acceptance was recorded (workflows/repatriation.py, DURABLE_DECIS
 case was marked once for all of them and kept no NextDeadline search attribute (journey.V5); v6
 once a decision took effect in the workflow task that accepted it (journey.V6); v7 once the case
 wrote its decisions within a backstop's timer (journey.V7); v8 once the case counted the tasks
-that took decisions itself instead of reading the history's length (journey.V8)."""
+that took decisions itself instead of reading the history's length (journey.V8).
+v7-second-flight-choice was recorded before a second flight choice during a booking was refused:
+it took one, and replays so (workflows/repatriation.py, ONE_FLIGHT_CHOICE)."""
 
 from __future__ import annotations
 
