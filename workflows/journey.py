@@ -97,6 +97,14 @@ READ_MODEL_BACKSTOP = timedelta(seconds=30)
 # the task of that timer after each decision the case writes itself (the service writes it
 # first, v6). Cases opened before it replay and carry on as they began.
 V8 = "v8-a-decision-s-task-counted-by-the-case"
+# The ninth: a reminder or an overdue notice is mailed beside the wait for the decision, not in
+# it. Until v8 the wait stopped until the mail had gone, and the mail is retried for as long as
+# the mail server refuses it: a decision, or a withdrawal of consent, taken during an outage then
+# had no effect until the server was back (the case did not move on, nor close, nor release its
+# funds), and the stale "awaits your decision" went out afterwards. Now the wait goes on while
+# the notice is mailed, and a notice still unsent when the decision comes is cancelled. Cases
+# opened before it replay and carry on as they began.
+V9 = "v9-notices-mailed-beside-the-wait"
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
 
@@ -124,7 +132,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v8 = workflow.patched(V8)
+        self.v9 = workflow.patched(V9)
+        self.v8 = self.v9 or workflow.patched(V8)
         self.v7 = self.v8 or workflow.patched(V7)
         self.v6 = self.v7 or workflow.patched(V6)
         self.v5 = self.v6 or workflow.patched(V5)
@@ -398,16 +407,17 @@ class Journey:
             self.state.pending.append(pending)
             self.event(stage, "waiting", f"{kind} by {role} until {pending.deadline:%Y-%m-%d %H:%M}Z")
             await self.sync()
+            mailing: list[asyncio.Task[None]] = []  # v9: notices mailed beside the wait
             while not self._decided(kind):
                 now = workflow.now()
                 remind_at = (
                     pending.since + (pending.deadline - pending.since) * self.start.policy.reminder_fraction
                 )
                 if not self.state.on_hold and pending.reminders_sent == 0 and now >= remind_at:
-                    await self._remind(pending)
+                    await self._notify(self._reminder(pending), mailing)
                     continue
                 if not self.state.on_hold and not pending.overdue and now >= pending.deadline:
-                    await self._escalate(pending)
+                    await self._notify(self._overdue(pending), mailing)
                     continue
                 wake = None
                 if not self.state.on_hold:
@@ -421,6 +431,9 @@ class Journey:
                     )
                 except TimeoutError:
                     pass
+            for notice in mailing:
+                if not notice.done():  # about a decision that is taken now: not to be mailed
+                    notice.cancel()
             self.state.pending = [p for p in self.state.pending if p.kind != kind]
         self.check_stop()
         return self.decisions.pop(kind)
@@ -500,41 +513,51 @@ class Journey:
         since, deadline = pending.since.isoformat(), pending.deadline.isoformat()
         return f"{self.start.case_id}:{pending.kind}:{since}:{kind}:{deadline}"
 
-    async def _remind(self, pending: PendingDecision) -> None:
+    def _reminder(self, pending: PendingDecision) -> Notice:
         pending.reminders_sent += 1
         self.event(pending.stage, "reminder", f"{pending.kind} reminder sent to {pending.role}")
-        await calls.send_notice(
-            Notice(
-                case_id=self.start.case_id,
-                notice_id=self._notice_id(pending, "reminder"),
-                kind="reminder",
-                to_role=pending.role,
-                subject=f"Reminder: case {self.state.reference} awaits your decision ({pending.kind})",
-                body=(
-                    f"Case {self.state.reference} has awaited a decision ({pending.kind}) since "
-                    f"{pending.since:%Y-%m-%d %H:%M} UTC. The deadline is "
-                    f"{pending.deadline:%Y-%m-%d %H:%M} UTC."
-                ),
-                attachments=self._recipient_docs(pending.kind),
-            )
+        return Notice(
+            case_id=self.start.case_id,
+            notice_id=self._notice_id(pending, "reminder"),
+            kind="reminder",
+            to_role=pending.role,
+            subject=f"Reminder: case {self.state.reference} awaits your decision ({pending.kind})",
+            body=(
+                f"Case {self.state.reference} has awaited a decision ({pending.kind}) since "
+                f"{pending.since:%Y-%m-%d %H:%M} UTC. The deadline is "
+                f"{pending.deadline:%Y-%m-%d %H:%M} UTC."
+            ),
+            attachments=self._recipient_docs(pending.kind),
         )
-        await self.sync()
 
-    async def _escalate(self, pending: PendingDecision) -> None:
+    def _overdue(self, pending: PendingDecision) -> Notice:
         pending.overdue = True
         self.event(pending.stage, "overdue", f"{pending.kind} by {pending.role} is overdue")
-        await calls.send_notice(
-            Notice(
-                case_id=self.start.case_id,
-                notice_id=self._notice_id(pending, "overdue"),
-                kind="overdue",
-                to_role=Role.supervisor,
-                subject=f"Overdue: case {self.state.reference} ({pending.kind})",
-                body=(
-                    f"Case {self.state.reference} has awaited {pending.kind} from the "
-                    f"{pending.role} since {pending.since:%Y-%m-%d %H:%M} UTC; the deadline "
-                    f"{pending.deadline:%Y-%m-%d %H:%M} UTC has passed."
-                ),
-            )
+        return Notice(
+            case_id=self.start.case_id,
+            notice_id=self._notice_id(pending, "overdue"),
+            kind="overdue",
+            to_role=Role.supervisor,
+            subject=f"Overdue: case {self.state.reference} ({pending.kind})",
+            body=(
+                f"Case {self.state.reference} has awaited {pending.kind} from the "
+                f"{pending.role} since {pending.since:%Y-%m-%d %H:%M} UTC; the deadline "
+                f"{pending.deadline:%Y-%m-%d %H:%M} UTC has passed."
+            ),
         )
+
+    async def _notify(self, notice: Notice, mailing: list[asyncio.Task[None]]) -> None:
+        """Mail a notice of the wait: v9 beside it (into ``mailing``), before it in the wait."""
+        if self.v9:
+            mailing.append(asyncio.create_task(_mail_unless_cancelled(notice)))
+        else:
+            await calls.send_notice(notice)
         await self.sync()
+
+
+async def _mail_unless_cancelled(notice: Notice) -> None:
+    """A notice mailed beside a wait; cancelled when the decision it is about comes first."""
+    try:
+        await calls.send_notice(notice)
+    except asyncio.CancelledError:
+        pass
