@@ -21,9 +21,13 @@ from workflows.journey import Journey
 async def run(j: Journey) -> None:
     j.begin(Stage.funding)
     await j.sync()
-    estimate = await calls.estimate_costs(
-        EstimateInput(case_id=j.start.case_id, today=workflow.now().date()), local=j.v3
+    # Its data found invalid (a stricter profile deployed mid-case), the estimate waits for a
+    # supervisor to fix it and retry, as any step that fails for good, rather than failing the case.
+    asked = EstimateInput(case_id=j.start.case_id, today=workflow.now().date())
+    estimate = await j.guarded(
+        Stage.funding, "cost estimate", lambda: calls.estimate_costs(asked, local=j.v3), False
     )
+    assert estimate is not None  # not skippable: a cost cannot be overridden away
     j.state.estimate = estimate
     await j.render(
         Stage.funding,

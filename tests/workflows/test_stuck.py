@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus
 
 from access import users
 from access.actor import operator
@@ -297,3 +298,26 @@ async def test_interventions_are_for_supervisors_and_audited(harness: Harness) -
         "intervention.override",
         "intervention.cancel",
     ]
+
+
+async def test_a_cost_estimate_failed_for_good_waits_for_a_person(harness: Harness) -> None:
+    """The stored profile turns invalid between intake and funding (a faulty import, a stricter
+    model deployed mid-case): the cost estimate cannot be made. The case waits for a supervisor,
+    as for any step failed for good, instead of its workflow failing; a retry after the fix
+    carries it on to the funding decision."""
+    h = harness
+    request = open_request(person(0), None)
+    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    await h.wait_document(case_id, "intake_consent")
+    good = request.survivor.model_dump(mode="json")
+    with h.db.session() as s:
+        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}  # type: ignore[union-attr]
+    await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
+    await h.wait_for(case_id, lambda s: s.blocked is not None, "a step failed for good")
+    with h.db.session() as s:  # a person fixes the data
+        s.get(Case, case_id).profile = good  # type: ignore[union-attr]
+    await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
+    state = await h.wait_pending(case_id, DecisionKind.funding)
+    assert state.estimate is not None and state.estimate.total > 0
+    assert (await h.handle(case_id).describe()).status == WorkflowExecutionStatus.RUNNING
