@@ -1,4 +1,7 @@
-"""Identity verification: the automated checks and duplicate detection across every case."""
+"""Identity verification: the automated checks, and duplicate detection among the cases of the
+same organisation. Another organisation's cases are out of the caseworker's scope: naming one as
+a possible duplicate (its reference, that this person is registered there) would tell them what
+they may not see, and a merge would cross into a case they cannot open."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ class IdentityActivities:
             rows = session.execute(
                 select(Case.id, Case.reference, Case.profile).where(
                     Case.date_of_birth == profile.date_of_birth,
+                    Case.organisation == case.organisation,
                     Case.id != request.case_id,
                     earlier,
                     or_(Case.outcome.is_(None), Case.outcome != "duplicate_merged"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from contracts.state import CaseState, DecisionKind, Outcome, StageStatus
+from access.actor import Actor
+from contracts.state import CaseState, DecisionKind, Outcome, Role, StageStatus
 from database import ledger
 from database.models import BookingRow, FundingCommitmentRow
 from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness
@@ -108,6 +110,22 @@ async def test_duplicate_dismissed_continues_to_attestation(harness: Harness) ->
     await h.service.decide(second, DecisionKind.duplicate_resolution, {"action": "dismiss"}, CASEWORKER)
     await through_identity(h, second)
     await h.wait_pending(second, DecisionKind.nationality)
+
+
+async def test_another_organisation_s_registration_is_not_named_as_a_duplicate(harness: Harness) -> None:
+    """Duplicates are looked for among the organisation's own cases: another organisation's case
+    is out of its caseworkers' scope, so it is neither named to them nor offered for a merge."""
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    elsewhere = Actor("cw-other", Role.caseworker, "Another Shelter", source="test")
+    theirs = await h.service.open_case(open_request(person(0), f"theirs-{uuid.uuid4().hex[:8]}"), elsewhere)
+    await h.wait_pending(theirs.case_id, DecisionKind.identity_attestation)
+    ours = await open_case(h, 0, reference="ours")
+    state = await h.wait_pending(ours, DecisionKind.identity_attestation)
+    assert state.identity is not None and state.identity.duplicates == []
+    assert state.pending_of(DecisionKind.duplicate_resolution) is None
 
 
 async def test_withdrawal_during_identity(harness: Harness) -> None:
