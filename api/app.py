@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.cases import router as cases_router
@@ -66,11 +67,6 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
 
     @app.middleware("http")
     async def limits_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse(
-                {"detail": f"body larger than {settings.max_body_bytes} bytes"}, status_code=413
-            )
         if request.method == "POST" and request.url.path.startswith("/api/"):
             kind = request.headers.get("content-type", "").split(";")[0].strip()
             if kind != "application/json":
@@ -119,6 +115,7 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
             return await not_found_page(request)
         return await http_exception_handler(request, err)
 
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     metrics.install(app)
     app.include_router(cases_router)
     app.include_router(stuck_router)
@@ -126,3 +123,49 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
     if web_router is not None:
         app.include_router(web_router)
     return app
+
+
+class BodyLimit:
+    """A request body larger than ``limit`` bytes is refused (413) before anything reads it,
+    however it comes: with a Content-Length that says so, or in chunks without one (counted as
+    they arrive, and handed on whole once the last is in)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            return whole.pop() if whole else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"detail": f"body larger than {self.limit} bytes"}, status_code=413)
+        await response(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlalchemy import select
@@ -107,6 +108,22 @@ async def test_authentication_and_transport_rules(api: Api) -> None:
         "/api/cases", headers={**api.auth("cw_a"), "content-type": "application/json"}, content=b"x" * 300_000
     )
     assert huge.status_code == 413
+
+    async def in_chunks():  # type: ignore[no-untyped-def]  # no Content-Length: streamed
+        for _ in range(30):
+            yield b"x" * 10_000
+
+    as_json = {**api.auth("cw_a"), "content-type": "application/json"}
+    streamed = await api.client.post("/api/cases", headers=as_json, content=in_chunks())
+    assert streamed.status_code == 413 and "body larger than" in streamed.json()["detail"]
+    small = json.dumps({"survivor": person(0), "client_reference": f"chunked-{uuid.uuid4().hex[:8]}"})
+
+    async def small_in_chunks():  # type: ignore[no-untyped-def]
+        for start in range(0, len(small), 500):
+            yield small[start : start + 500].encode()
+
+    opened = await api.client.post("/api/cases", headers=as_json, content=small_in_chunks())
+    assert opened.status_code == 201, opened.text
     case_id = await open_via_api(api)
     traversal = await api.get("cw_a", f"/api/cases/{case_id}/documents/..%2F..%2Fapp.db")
     assert traversal.status_code in (404, 422)
