@@ -25,13 +25,16 @@ class TravelActivities:
 
     @activity.defn(name="search_flights")
     def search_flights(self, request: FlightSearch) -> list[FlightOption]:
-        return self.deps.provider.search(
-            request.case_id,
-            ORIGIN,
-            self._destination(request.case_id),
-            request.not_before,
-            request.not_after,
-        )
+        try:
+            return self.deps.provider.search(
+                request.case_id,
+                ORIGIN,
+                self._destination(request.case_id),
+                request.not_before,
+                request.not_after,
+            )
+        except BookingRejected as err:  # no route at all: a person must look at it
+            raise ApplicationError(str(err), type="BookingRejected", non_retryable=True) from err
 
     @activity.defn(name="book_flight")
     def book_flight(self, request: BookFlight) -> Booking:
@@ -44,7 +47,10 @@ class TravelActivities:
 
     @activity.defn(name="cancel_booking")
     def cancel_booking(self, request: CancelBooking) -> Booking:
-        booking = self.deps.provider.cancel(request.booking_ref, request.idempotency_key)
+        try:
+            booking = self.deps.provider.cancel(request.booking_ref, request.idempotency_key)
+        except BookingRejected as err:  # the provider will never cancel it: a person decides
+            raise ApplicationError(str(err), type="BookingRejected", non_retryable=True) from err
         get_logger(case_id=request.case_id, stage="travel").info(
             "booking cancelled", booking=booking.booking_ref
         )

@@ -16,14 +16,20 @@ from workflows.journey import Journey
 async def _compensate(j: Journey, outcome: Outcome) -> None:
     booking = j.state.booking
     if booking is not None and booking.status != "cancelled" and j.state.departed_at is None:
-        j.state.booking = await calls.cancel_booking(
-            CancelBooking(
-                case_id=j.start.case_id,
-                booking_ref=booking.booking_ref,
-                idempotency_key=f"{j.start.case_id}:cancel:{booking.booking_ref}",
-            )
+        cancel = CancelBooking(
+            case_id=j.start.case_id,
+            booking_ref=booking.booking_ref,
+            idempotency_key=f"{j.start.case_id}:cancel:{booking.booking_ref}",
         )
-        j.event(Stage.travel, "compensation", f"booking {booking.booking_ref} cancelled")
+        # Refused for good by the provider (it no longer knows the booking), the cancellation
+        # waits for a supervisor: retry, or override once the booking is dealt with by hand;
+        # the funds are released after it either way.
+        cancelled = await j.guarded(
+            Stage.travel, "booking cancellation", lambda: calls.cancel_booking(cancel), True
+        )
+        if cancelled is not None:
+            j.state.booking = cancelled
+            j.event(Stage.travel, "compensation", f"booking {booking.booking_ref} cancelled")
     released = await calls.release_funds(ReleaseFunds(case_id=j.start.case_id, reason=outcome))
     if released and j.state.funding is not None:
         j.state.funding = j.state.funding.model_copy(update={"status": "released"})

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from contracts.decisions import ArrivalConfirmation, FlightChoice
     from contracts.messages import BookFlight, DocType, FlightSearch
-    from contracts.state import DecisionKind, Stage
+    from contracts.state import DecisionKind, FlightOption, Stage
 
 from workflows import calls
 from workflows.journey import Journey
@@ -25,7 +25,22 @@ async def _offer_flights(j: Journey) -> None:
     if expiry is not None and expiry < last:
         last = expiry
     search = FlightSearch(case_id=j.start.case_id, not_before=first, not_after=last)
-    options = await j.guarded(Stage.travel, "flight search", lambda: calls.search_flights(search), False)
+
+    async def offered() -> list[FlightOption]:
+        found = await calls.search_flights(search)
+        if not found and j.v9:
+            # Nothing to choose from (the travel document runs out before the earliest flight, or
+            # no seat in the window): not a choice to wait for, a step for a supervisor to retry
+            # once flights are offered, or to cancel.
+            raise ApplicationError(
+                f"no flight offered between {first:%Y-%m-%d} and {last:%Y-%m-%d}"
+                + (f" (the travel document expires on {expiry:%Y-%m-%d})" if expiry == last else ""),
+                type="NoFlightOffered",
+                non_retryable=True,
+            )
+        return found
+
+    options = await j.guarded(Stage.travel, "flight search", offered, False)
     j.state.flight_options = options or []
     j.event(Stage.travel, "options", f"{len(j.state.flight_options)} flight option(s) offered")
     await j.sync()

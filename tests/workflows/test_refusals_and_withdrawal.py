@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from access.actor import Actor
 from contracts.state import CaseState, DecisionKind, Outcome, Role, StageStatus
@@ -171,3 +171,28 @@ async def test_withdrawal_after_booking_cancels_and_releases(harness: Harness) -
         assert booking.status == "cancelled" and booking.cancelled_at is not None
     assert [c.status for c in commitments(h, case_id)] == ["released"]
     assert ledger.free_budget(h.db, FUND) == Decimal(50_000)
+
+
+async def test_a_cancellation_the_provider_refuses_waits_for_a_supervisor(harness: Harness) -> None:
+    """The provider no longer knows the booking when consent is withdrawn: its refusal is for
+    good, so the closure shows the cancellation as failed for a supervisor, who overrides it
+    once the booking is dealt with by hand; the funds are released and the case closes."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id, FUND)
+    await through_embassy(h, case_id)
+    await book_first_flight(h, case_id)
+    with h.db.session() as s:  # the provider loses the booking
+        s.execute(delete(BookingRow).where(BookingRow.case_id == case_id))
+    await h.service.decide(case_id, DecisionKind.consent_withdrawal, {"reason": "changed mind"}, CASEWORKER)
+    state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the cancellation failed for good")
+    assert state.blocked is not None and state.blocked.step == "booking cancellation"
+    assert "unknown booking" in state.blocked.error
+    why = "the airline confirmed by phone that the seat is released"
+    override = {"action": "override", "stage": "travel", "justification": why}
+    await h.service.intervene(case_id, override, SUPERVISOR)
+    final = await finished(h, case_id)
+    assert final.outcome == Outcome.withdrawn
+    assert [c.status for c in commitments(h, case_id)] == ["released"]
+    assert any(e.event == "skipped" and "booking cancellation" in (e.detail or "") for e in final.history)

@@ -17,7 +17,7 @@ from contracts.state import DecisionKind, Outcome, Role
 from database.models import AuditEntry, Case
 from repatriation.service import Forbidden, Invalid, Rejected, case_reference, name_key
 from repatriation.synthetic import open_request
-from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness
+from tests.conftest import CASEWORKER, LIAISON, ORG, SUPERVISOR, Harness
 from tests.journeys import (
     approve_funding,
     book_first_flight,
@@ -321,3 +321,29 @@ async def test_a_cost_estimate_failed_for_good_waits_for_a_person(harness: Harne
     state = await h.wait_pending(case_id, DecisionKind.funding)
     assert state.estimate is not None and state.estimate.total > 0
     assert (await h.handle(case_id).describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_no_flight_before_the_etd_expires_is_a_step_for_a_supervisor(isolated_harness: Harness) -> None:
+    """The ETD runs out before the earliest flight (funding came days after a short ETD): there is
+    nothing to choose, so the case does not wait for a flight choice nobody can make; the search
+    is failed for good with the reason, for a supervisor to retry or cancel."""
+    h = isolated_harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await h.wait_pending(case_id, DecisionKind.nationality)
+    await h.service.decide(case_id, DecisionKind.nationality, {"confirmed": True}, LIAISON)
+    soonest = h.settings.min_flight_lead_days
+    expires = (datetime.now(UTC).date() + timedelta(days=soonest)).isoformat()
+    etd = {"issued": True, "document_number": "SPLP-0043", "expires_on": expires}
+    await h.service.decide(case_id, DecisionKind.etd, etd, LIAISON)
+    await h.wait_pending(case_id, DecisionKind.funding)
+    await h.env.sleep(timedelta(days=soonest + 1))  # the funding decision comes late
+    await approve_funding(h, case_id)
+    state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the flight search failed")
+    assert state.blocked is not None and state.blocked.step == "flight search"
+    assert f"the travel document expires on {expires}" in state.blocked.error
+    assert state.pending_of(DecisionKind.flight_choice) is None
+    cancel = {"action": "cancel", "justification": "a new ETD is needed"}
+    await h.service.intervene(case_id, cancel, SUPERVISOR)
+    final = await h.handle(case_id).result()
+    assert final.outcome == Outcome.cancelled
