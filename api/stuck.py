@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Header, Query
 
 from api.cases import ActorDep, ServiceDep
 from contracts.interventions import Intervention
@@ -30,9 +30,15 @@ def stuck(
 
 @router.post("/cases/{case_id}/interventions", response_model=CaseState)
 async def intervene(
-    case_id: str, body: Annotated[Intervention, Body()], actor: ActorDep, svc: ServiceDep
+    case_id: str,
+    body: Annotated[Intervention, Body()],
+    actor: ActorDep,
+    svc: ServiceDep,
+    idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_-]{8,64}$")] = None,
 ) -> CaseState:
     """Supervisor: `retry`, `extend_deadline`, `reassign`, `override` (a justification of 20+
-    characters), `hold`, `resume`, `cancel`. Audited with the justification, shown in the timeline."""
+    characters), `hold`, `resume`, `cancel`. Audited with the justification, shown in the timeline.
+    With an `Idempotency-Key` header, the same request sent again (a retry after a timeout) is
+    answered as the first was and not applied twice."""
     payload: dict[str, Any] = body.model_dump(mode="json", exclude={"decided_by"})
-    return await svc.intervene(case_id, payload, actor)
+    return await svc.intervene(case_id, payload, actor, idempotency_key)

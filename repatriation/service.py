@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from temporalio.client import (
     Client,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -133,6 +135,7 @@ def case_reference(case_id: str) -> str:
     return "RP-" + case_id.replace("-", "")[:8].upper()
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 ENGINE_DOWN = "the workflow engine (Temporal) does not answer"
 ENGINE_SLOW = "the workflow engine (Temporal) did not answer in time"
 UNSURE = "it may or may not have been recorded: look at case {case} before sending it again"
@@ -728,10 +731,18 @@ class CaseService:
             for flag, case_id, reference, nationality in rows
         ]
 
-    async def intervene(self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor) -> CaseState:
+    async def intervene(
+        self, case_id_or_reference: str, payload: dict[str, Any], actor: Actor, request_id: str | None = None
+    ) -> CaseState:
+        """A supervisor's intervention. ``request_id`` (a web form's, or the API's Idempotency-Key)
+        makes it happen once: the same request sent again (a double click, a client's retry after
+        a timeout) gets the first one's answer, is not applied a second time (a deadline extended
+        twice) nor audited twice."""
         case = await asyncio.to_thread(self.target, actor, case_id_or_reference)
         if actor.role != Role.supervisor:
             raise Forbidden("only a supervisor intervenes on a case")
+        if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+            raise Invalid("request_id: 8 to 64 letters, digits, '-' or '_'")
         try:
             intervention = INTERVENTION.validate_python({**payload, "decided_by": actor.name})
         except ValueError as err:
@@ -739,9 +750,14 @@ class CaseService:
         if isinstance(intervention, Reassign):
             await asyncio.to_thread(self._check_assignee, case, intervention)
         handle = self.client.get_workflow_handle(case.workflow_id)
+        update_id = f"intervention-{actor.name}-{request_id}" if request_id else None
+        if update_id is not None:
+            earlier = await self._earlier_update(handle, update_id)
+            if earlier is not None:
+                return earlier
         try:
             state = await handle.execute_update(
-                RepatriationWorkflow.intervene, intervention, result_type=CaseState
+                RepatriationWorkflow.intervene, intervention, id=update_id, result_type=CaseState
             )
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -756,6 +772,20 @@ class CaseService:
             actor, f"intervention.{intervention.action}", case.id, intervention.justification
         )
         return state
+
+    @staticmethod
+    async def _earlier_update(handle: WorkflowHandle[Any, Any], update_id: str) -> CaseState | None:
+        """The answer of an intervention this request already made, or None if it made none.
+        (Two copies sent at the same moment both find none; Temporal then applies the update
+        once, under its id, and both are answered with its result.)"""
+        try:
+            return await handle.get_update_handle(update_id, result_type=CaseState).result()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        except WorkflowUpdateFailedError:
+            return None  # refused the first time: this one is judged afresh
 
     def _check_assignee(self, case: Target, reassign: Reassign) -> None:
         """Work goes only to someone who can do it: an active user of that role who may see the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -241,6 +242,8 @@ templates.filters.update(
 )
 COUNTRIES = sorted(((c.alpha_3, c.name) for c in pycountry.countries), key=lambda c: c[1])
 templates.globals.update(stage_labels=STAGE_LABELS, countries=COUNTRIES)
+# A form's own id: the same form posted twice (a double click) is one intervention (CaseService.intervene).
+templates.globals["new_request_id"] = lambda: uuid.uuid4().hex
 
 
 # -- who is visiting -------------------------------------------------------------------------
@@ -1119,14 +1122,17 @@ async def intervene_on_case(request: Request, case_id: str, action: str, who: Vi
     try:
         require(who, Role.supervisor)
         payload = intervention_payload(action, form, who)
-        state = await service(request).intervene(case_id, payload, who.actor)
+        state = await service(request).intervene(case_id, payload, who.actor, form.get("request_id") or None)
     except FormInvalid as err:
+        form.pop("request_id", None)
         message = f"The {what} was not recorded: please correct the fields marked below."
         return await case_page(request, who, case_id, err.status, message, failed, form, err.errors)
     except (Invalid, Rejected, Forbidden, NotFound) as err:
         # Out of scope or unknown: the case page raises NotFound, exactly as for a missing case.
         message = f"The {what} was not recorded. {_friendly(str(err))}"
         errors = _rejection_errors(action, str(err))
+        if err.status != 503:  # refused: sent again corrected, it is a new request
+            form.pop("request_id", None)
         return await case_page(request, who, case_id, err.status, message, failed, form, errors)
     return RedirectResponse(f"/cases/{state.case_id}?done={action}", status_code=303)
 

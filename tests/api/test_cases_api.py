@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -186,3 +187,23 @@ async def test_expired_and_forged_sessions_are_refused(api: Api) -> None:
         assert response.status_code == 303 and response.headers["location"].endswith("/login")
     api.client.cookies.set(SESSION_COOKIE, f"{fresh}.{_sign(key, fresh)}")
     assert (await api.client.get("/cases", follow_redirects=False)).status_code == 200
+
+
+async def test_an_intervention_with_an_idempotency_key_is_applied_once(api: Api) -> None:
+    case_id = await open_via_api(api, 1)
+    before = (await api.h.wait_pending(case_id, DecisionKind.identity_attestation)).pending_of(
+        DecisionKind.identity_attestation
+    )
+    assert before is not None
+    body = {"action": "extend_deadline", "kind": "identity_attestation", "days": 2}
+    body["justification"] = "in hospital until Monday"
+    url = f"/api/cases/{case_id}/interventions"
+    headers = {**api.auth("sup_a"), "Idempotency-Key": "retry-7f3e9a1c"}
+    answers = [await api.client.post(url, headers=headers, json=body) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    moved = before.deadline + timedelta(days=2)
+    for answer in answers:
+        (pending,) = [p for p in answer.json()["pending"] if p["kind"] == "identity_attestation"]
+        assert datetime.fromisoformat(pending["deadline"]) == moved
+    bad = await api.client.post(url, headers={**api.auth("sup_a"), "Idempotency-Key": "no spaces"}, json=body)
+    assert bad.status_code == 422 and "idempotency-key" in bad.text.lower()

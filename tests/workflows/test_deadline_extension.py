@@ -3,15 +3,18 @@ are mailed a second overdue notice, once (time-skipping server)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from activities.notices import NoticeActivities
 from activities.outbox import open_mail, outbox_mails
 from contracts.messages import Notice
 from contracts.state import DecisionKind, Role
-from database.models import NoticeRow
+from database.models import AuditEntry, NoticeRow
+from repatriation.service import Invalid
 from tests.conftest import SUPERVISOR, Harness
 from tests.journeys import open_case
 
@@ -75,3 +78,43 @@ async def test_the_extended_deadline_is_escalated_again(isolated_harness: Harnes
         )
     )
     assert len(overdue_mails(h)) == 2 and len(overdue_notices(h, case_id)) == 2
+
+
+async def test_the_same_intervention_sent_twice_is_applied_once(harness: Harness) -> None:
+    """A double click, or a client's retry after a timeout, sends the same intervention again:
+    with the form's request id (the API's Idempotency-Key) it is applied and audited once, and
+    answered as the first was; another request extends again."""
+    h = harness
+    case_id = await open_case(h, 0)
+    before = (await h.wait_pending(case_id, DecisionKind.identity_attestation)).pending_of(
+        DecisionKind.identity_attestation
+    )
+    assert before is not None
+    extend = {
+        "action": "extend_deadline",
+        "kind": "identity_attestation",
+        "days": 3,
+        "justification": "the survivor is in hospital until Friday",
+    }
+
+    def audited() -> int:
+        with h.db.session() as s:
+            action = AuditEntry.action == "intervention.extend_deadline"
+            return len(s.scalars(select(AuditEntry).where(action)).all())
+
+    first, again = await asyncio.gather(
+        h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d"),
+        h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d"),
+    )
+    at_once = audited()
+    assert at_once in (1, 2)  # two sent at the very same moment may both be audited; applied once
+    later = await h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d")
+    assert audited() == at_once  # a second click after the first was answered: not audited again
+    for state in (first, again, later):
+        pending = state.pending_of(DecisionKind.identity_attestation)
+        assert pending is not None and pending.deadline == before.deadline + timedelta(days=3)
+    assert (await h.service.intervene(case_id, extend, SUPERVISOR, "form-4e5f6a7b")).pending_of(
+        DecisionKind.identity_attestation
+    ).deadline == before.deadline + timedelta(days=6)  # type: ignore[union-attr]
+    with pytest.raises(Invalid, match="request_id"):
+        await h.service.intervene(case_id, extend, SUPERVISOR, "x")
