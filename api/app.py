@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -58,11 +61,8 @@ def create_app(settings: Settings, client: Client, db: Database) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in err.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        errors = field_errors(err.errors(), err.body)
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     @app.middleware("http")
@@ -169,3 +169,33 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse({"detail": f"body larger than {self.limit} bytes"}, status_code=413)
         await response(scope, receive, send)
+
+
+# A rule that spans fields says which ("document_number and expires_on: required when ...").
+NAMED_RULE = re.compile(r"(?P<fields>[a-z_][\w.]*(?: and [a-z_][\w.]*)*): (?P<rule>.+)", re.DOTALL)
+
+
+def field_errors(errors: Sequence[Any], body: Any) -> list[dict[str, str]]:
+    """Each error as the field it is about (dotted, from the body's top) and the rule it breaks.
+
+    Pydantic places a rule checked across a model's fields at the model itself, its text prefixed
+    "Value error, "; the project's rules name their fields at the start of the text, relative to
+    that model (or from the top: "survivor.consent..."), so the field is taken from there. A
+    tagged union puts its tag in the path ("etd" for ``{"decision": "etd"}``): not a field, left out.
+    """
+    tags = {v for v in body.values() if isinstance(v, str)} if isinstance(body, dict) else set()
+    out = []
+    for error in errors:
+        path = [str(p) for p in error["loc"] if p != "body"]
+        if path and path[0] in tags and not (isinstance(body, dict) and path[0] in body):
+            path = path[1:]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        named = NAMED_RULE.fullmatch(message) if error.get("type") == "value_error" else None
+        if named:
+            message = named["rule"]
+            fields = named["fields"].split(" and ")
+            if not path or fields[0].split(".")[0] != path[0]:
+                fields = [".".join([*path, f]) for f in fields]
+            path = [" and ".join(fields)]
+        out.append({"field": ".".join(path), "message": message})
+    return out

@@ -129,3 +129,27 @@ async def test_markup_in_fields_is_text_on_pages(api: Api) -> None:
     assert page.status_code == 200
     assert "<script>alert('x')</script>" not in page.text
     assert "&lt;script&gt;" in page.text and "onerror=alert(1)&gt;" in page.text
+
+
+async def test_a_rule_across_fields_names_its_fields(api: Api) -> None:
+    """A rule checked across a model's fields is reported at the fields it names, from the
+    body's top, without pydantic's "Value error, " and without a union's tag for a field."""
+    consent = {"repatriation": False, "disclosure_to_embassy": True, "data_processing": True}
+    no_consent = person(0, consent=consent)
+    opened = await api.post("cw_a", "/api/cases", {"survivor": no_consent})
+    assert opened.status_code == 422
+    assert opened.json()["errors"] == [
+        {"field": "survivor.consent.repatriation", "message": "a case needs consent to repatriation"}
+    ]
+    assert opened.json()["detail"] == "survivor.consent.repatriation: a case needs consent to repatriation"
+
+    case_id = (await api.post("cw_a", "/api/cases", {"survivor": person(1)})).json()["case_id"]
+    etd = await api.post("liaison_idn", f"/api/cases/{case_id}/embassy", {"decision": "etd", "issued": True})
+    assert etd.status_code == 422
+    assert etd.json()["errors"] == [
+        {"field": "document_number and expires_on", "message": "required when an ETD is issued"}
+    ]
+    plain = await api.post("cw_a", "/api/cases", {"survivor": person(0, nationality="XYZ")})
+    (error,) = plain.json()["errors"]
+    assert error["field"] == "survivor.nationality" and "ISO 3166-1 alpha-3" in error["message"]
+    assert not error["message"].startswith("Value error")
