@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.survivor import Day
 
 Note = Annotated[str, Field(max_length=2000)]
 Actor = Annotated[str, Field(min_length=1, max_length=120)]
@@ -48,7 +50,7 @@ class NationalityDecision(Decision):
 class EtdDecision(Decision):
     issued: bool
     document_number: Annotated[str, Field(pattern=r"^[A-Z0-9-]{4,20}$")] | None = None
-    expires_on: date | None = None
+    expires_on: Day | None = None
     reason: Note | None = None
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(max_length=4000)]
@@ -32,6 +32,19 @@ def _language(value: str) -> str:
 
 
 LanguageCode = Annotated[str, AfterValidator(_language)]
+
+
+def _written_date(value: object) -> object:
+    """A date as people write it (2026-03-12), never a number: pydantic reads 20300101 or 86400
+    as seconds since 1970, which is refused with a puzzling message, or taken as a day of 1970."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"must be a date written YYYY-MM-DD, got the number {value!r}")
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(f"must be a date written YYYY-MM-DD, got {value!r}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_written_date)]
 
 
 def country_name(code: str) -> str:
@@ -78,7 +91,7 @@ class IdentityEvidence(Strict):
     """What the survivor still holds, or what can be obtained. Most passports were confiscated."""
 
     passport_number: Annotated[str, Field(pattern=r"^[A-Z0-9<]{5,20}$")] | None = None
-    passport_expiry: date | None = None
+    passport_expiry: Day | None = None
     passport_mrz: Annotated[str, Field(max_length=100)] | None = Field(
         default=None, description="The data page's two 44-character MRZ lines, separated by a newline."
     )
@@ -96,7 +109,7 @@ class SurvivorProfile(Strict):
     native_name: Annotated[str, Field(max_length=200)] | None = Field(
         default=None, description="Full name in the native script, as the survivor writes it."
     )
-    date_of_birth: date
+    date_of_birth: Day
     sex: Sex
     nationality: Iso3
     languages: list[LanguageCode] = Field(default_factory=lambda: ["en"], min_length=1)
@@ -104,10 +117,10 @@ class SurvivorProfile(Strict):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
     recruitment: LongText | None = Field(default=None, description="How they were recruited.")
     compound: Annotated[str, Field(max_length=200)] | None = None
-    entered_host_country_on: date | None = Field(
+    entered_host_country_on: Day | None = Field(
         default=None, description="Entry into Cambodia; overstay is counted from the visa's end."
     )
-    visa_valid_until: date | None = None
+    visa_valid_until: Day | None = None
     evidence: IdentityEvidence = Field(default_factory=IdentityEvidence)
     vulnerabilities: Vulnerabilities = Field(default_factory=Vulnerabilities)
     consent: Consent

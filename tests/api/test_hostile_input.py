@@ -153,3 +153,14 @@ async def test_a_rule_across_fields_names_its_fields(api: Api) -> None:
     (error,) = plain.json()["errors"]
     assert error["field"] == "survivor.nationality" and "ISO 3166-1 alpha-3" in error["message"]
     assert not error["message"].startswith("Value error")
+
+
+async def test_a_date_written_as_a_number_is_refused_as_such(api: Api) -> None:
+    """Pydantic alone reads 19950301 or 86400 as seconds since 1970: a puzzling refusal, or a day
+    of 1970 taken silently. A date must be written as one."""
+    for written in ("19950301", 86400):
+        opened = await api.post("cw_a", "/api/cases", {"survivor": person(0, date_of_birth=written)})
+        assert opened.status_code == 422
+        (error,) = opened.json()["errors"]
+        assert error["field"] == "survivor.date_of_birth"
+        assert error["message"].startswith("must be a date written YYYY-MM-DD")
