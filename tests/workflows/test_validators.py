@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -269,5 +270,19 @@ async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) 
         await h.service.open_case(open_request(no_disclosure, None), CASEWORKER)
     with pytest.raises(ValueError, match="nationality"):
         open_request(person(0, nationality="XYZ"), None)
+    slips = {
+        "survivor.given_names: must not contain control characters": {"given_names": "Lan\x00"},
+        "survivor.entered_host_country_on: is before the date of birth": {
+            "entered_host_country_on": "1980-01-01"
+        },
+        "survivor.vulnerabilities.pregnant_weeks: recorded for a survivor of sex M": {
+            "sex": "M",
+            "vulnerabilities": {"pregnant_weeks": 20},
+        },
+        "survivor.phone: needs at least 6 digits": {"phone": "(((((("},
+    }
+    for rule, changes in slips.items():
+        with pytest.raises(Invalid, match=re.escape(rule)):
+            await h.service.open_case(open_request(person(0, **changes), None), CASEWORKER)
     with h.db.session() as s:
         assert list(s.scalars(select(Case))) == []
