@@ -78,7 +78,16 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield from _sqlite_database(tmp_path)
 
 
-def make_case(db: Database, case_id: str | None = None, nationality: str = "IDN") -> str:
+def make_case(
+    db: Database,
+    case_id: str | None = None,
+    nationality: str = "IDN",
+    *,
+    reference: str | None = None,
+    organisation: str = "Test Shelter",
+    workflow_id: str | None = None,
+    stage: str = "intake",
+) -> str:
     """Insert a minimal case (only the non-null columns) and return its id."""
     case_id = case_id or str(uuid.uuid4())
     now = datetime.now(UTC)
@@ -86,15 +95,15 @@ def make_case(db: Database, case_id: str | None = None, nationality: str = "IDN"
         session.add(
             Case(
                 id=case_id,
-                reference=f"T-{uuid.uuid4().hex[:12].upper()}",
-                organisation="Test Shelter",
+                reference=reference or f"T-{uuid.uuid4().hex[:12].upper()}",
+                organisation=organisation,
                 caseworker="caseworker@test.example",
-                workflow_id=f"case-{case_id}",
+                workflow_id=workflow_id or f"case-{case_id}",
                 nationality=nationality,
                 profile={},
                 date_of_birth=date(2000, 1, 1),
                 name_key="test case",
-                stage="intake",
+                stage=stage,
                 state={},
                 overdue=False,
                 state_seq=0,

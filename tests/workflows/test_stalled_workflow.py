@@ -18,8 +18,9 @@ from access.actor import operator
 from activities.stuck import cases_to_sweep, server_reports_problems, sweep_workflow_tasks
 from contracts.state import DecisionKind, Role
 from database.models import Case, DecisionRow, StuckFlag
-from repatriation.service import NotReady, case_reference
+from repatriation.service import NotReady
 from tests.conftest import ORG, Harness, harness_for
+from tests.db_fixtures import make_case
 
 BROKEN = {"on": True}
 
@@ -55,27 +56,7 @@ async def test_a_server_reported_sweep_looks_only_at_cases_in_trouble(local_env,
 
 
 def _add_case(h: Harness, workflow_id: str) -> str:
-    case_id = str(uuid.uuid4())
-    now = datetime.now(UTC)
-    with h.db.session() as s:
-        s.add(
-            Case(
-                id=case_id,
-                reference=case_reference(case_id),
-                organisation=ORG,
-                caseworker="x",
-                workflow_id=workflow_id,
-                nationality="IDN",
-                profile={},
-                date_of_birth=now.date(),
-                name_key="x",
-                stage="identity",
-                opened_at=now,
-                updated_at=now,
-                state={},
-            )
-        )
-    return case_id
+    return make_case(h.db, workflow_id=workflow_id, stage="identity")
 
 
 async def _stalled_then_recovered(h: Harness, reported: bool | None) -> None:

@@ -17,7 +17,7 @@ from database import ledger
 from database.models import Case, DecisionRow
 from repatriation.service import CASE_NAMESPACE, Invalid, Rejected, case_reference
 from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness, harness_for
-from tests.db_fixtures import _postgres_database
+from tests.db_fixtures import _postgres_database, make_case
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
 
 
@@ -222,25 +222,7 @@ async def test_a_case_whose_printed_reference_is_taken_gets_another(harness: Har
     client_reference = f"bed-{uuid.uuid4().hex[:8]}"
     natural_id = str(uuid.uuid5(CASE_NAMESPACE, f"{CASEWORKER.organisation}:{client_reference}"))
     other_id = natural_id[:8] + str(uuid.uuid4())[8:]  # another case, the same printed reference
-    now = datetime.now(UTC)
-    with h.db.session() as s:
-        s.add(
-            Case(
-                id=other_id,
-                reference=case_reference(other_id),
-                organisation="Another shelter",
-                caseworker="x",
-                workflow_id=f"other-{other_id}",
-                nationality="IDN",
-                profile={},
-                date_of_birth=now.date(),
-                name_key="x",
-                stage="identity",
-                opened_at=now,
-                updated_at=now,
-                state={},
-            )
-        )
+    make_case(h.db, other_id, reference=case_reference(other_id), organisation="Another shelter")
     request = open_request(person(0), client_reference)
     opened = await h.service.open_case(request, CASEWORKER)
     assert opened.created and opened.case_id not in (natural_id, other_id)
