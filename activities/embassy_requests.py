@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import defer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -167,6 +167,10 @@ class EmbassyRequestActivities:
                 )
                 result.sent.append(case_id)
         if not mailed:
+            if existing is not None and set(self.store.named_in(existing.id)) != set(result.sent):
+                # The draft names someone who may no longer be named: it goes, file and all, so
+                # that nobody (a liaison reading the documents of a case it names) reads it.
+                self._discard_draft(existing)
             existing = self._store(batch, entries, result.sent) if entries else None
         if existing is None:
             return result
@@ -184,6 +188,14 @@ class EmbassyRequestActivities:
             skipped=len(result.skipped),
         )
         return result
+
+    def _discard_draft(self, draft: Document) -> None:
+        """A request stored but never mailed, and now not to be: its row, the cases it names and
+        its file are removed (the next version takes its number)."""
+        with self.deps.db.session() as session:
+            session.execute(delete(DocumentCase).where(DocumentCase.document_id == draft.id))
+            session.execute(delete(Document).where(Document.id == draft.id))
+        Path(draft.path).unlink(missing_ok=True)
 
     @staticmethod
     def _problem(case: Case, application: Document | None) -> str | None:

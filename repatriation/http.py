@@ -22,7 +22,11 @@ class _Server(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+    # log_config=None: uvicorn's own lines (a request's failure among them) go through the app's
+    # logging (repatriation/logs.py), which in production logs no exception's text.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, log_config=None
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

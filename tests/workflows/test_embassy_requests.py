@@ -21,6 +21,7 @@ from activities.outbox import open_mail, outbox_mails
 from contracts.messages import EmbassyRequestBatch
 from contracts.state import DecisionKind, Role, Stage
 from database.models import AuditEntry, Case, Document, DocumentCase, NoticeRow
+from documents.verify import verify
 from repatriation.ports import free_port
 from repatriation.service import NotFound
 from tests.conftest import CASEWORKER, ORG, SUPERVISOR, Harness, binary, harness_for, pdf_text
@@ -213,9 +214,14 @@ async def test_a_withdrawal_before_a_failed_mail_is_retried_leaves_the_survivor_
     retried = await ActivityEnvironment().run(EmbassyRequestActivities(h.deps).send_embassy_request, batch)
 
     assert retried.sent == [stays] and retried.skipped == {leaves: "closed (withdrawn)"} and retried.mailed
-    current = next(d for d in requests(h) if not d.superseded)
-    assert current.version == 2 and named(h, current.id) == {stays}
+    # The draft that named her is gone, file and all: no liaison reads it among the documents
+    # of the case it names; the request that went names only the survivor who still consents.
+    (current,) = requests(h)
+    assert current.verification_code != draft.verification_code and named(h, current.id) == {stays}
+    assert verify(h.db, draft.verification_code) is None  # the draft's code proves nothing now
     assert "TrầnThịHoa" not in flat_text(h, current.path)
+    (listed,) = [d for d in h.service.documents_for(LIAISON_VNM, stays) if d.doc_type == "embassy_request"]
+    assert listed.verification_code == current.verification_code
     (letter,) = mails_to(h, "consular.vnm@embassies.example")
     stays_reference = h.service.resolve(stays).reference
     assert sorted(a.get_filename() for a in letter.iter_attachments()) == [
