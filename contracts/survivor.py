@@ -173,6 +173,11 @@ def check_profile(profile: SurvivorProfile, today: date) -> list[str]:
     return errors
 
 
+# Embeddings, overrides and isolates: they reorder how a name is shown (a name that reads as
+# another on a printed list). Joiners (ZWJ, ZWNJ) stay: some scripts need them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _consistency(profile: SurvivorProfile) -> list[str]:
     """What a typing slip at intake gives and no document can carry. Checked when a case is
     opened, not when a stored profile is read (a case opened before a rule came stays readable)."""
@@ -180,15 +185,16 @@ def _consistency(profile: SurvivorProfile) -> list[str]:
     names = {"given_names": profile.given_names, "family_name": profile.family_name}
     names["native_name"] = profile.native_name or ""
     for field, value in names.items():
-        if any(unicodedata.category(c) == "Cc" for c in value):
-            errors.append(f"survivor.{field}: must not contain control characters (a tab, a line break, NUL)")
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in BIDI_CONTROLS for c in value):
+            errors.append(
+                f"survivor.{field}: must not contain control characters (a tab, a line break, NUL, "
+                "a text direction override)"
+            )
     born = profile.date_of_birth
     if profile.entered_host_country_on and profile.entered_host_country_on < born:
         errors.append("survivor.entered_host_country_on: is before the date of birth")
     if profile.evidence.passport_expiry and profile.evidence.passport_expiry < born:
         errors.append("survivor.evidence.passport_expiry: is before the date of birth")
-    if profile.vulnerabilities.pregnant_weeks is not None and profile.sex == Sex.male:
-        errors.append("survivor.vulnerabilities.pregnant_weeks: recorded for a survivor of sex M")
     if profile.phone is not None and sum(c.isdigit() for c in profile.phone) < 6:
         errors.append("survivor.phone: needs at least 6 digits")
     return errors

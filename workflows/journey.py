@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.decisions import Decision
@@ -515,7 +515,7 @@ class Journey:
 
     def _reminder(self, pending: PendingDecision) -> Notice:
         pending.reminders_sent += 1
-        self.event(pending.stage, "reminder", f"{pending.kind} reminder sent to {pending.role}")
+        self.event(pending.stage, "reminder", f"{pending.kind} reminder to {pending.role}")
         return Notice(
             case_id=self.start.case_id,
             notice_id=self._notice_id(pending, "reminder"),
@@ -556,8 +556,13 @@ class Journey:
 
 
 async def _mail_unless_cancelled(notice: Notice) -> None:
-    """A notice mailed beside a wait; cancelled when the decision it is about comes first."""
+    """A notice mailed beside a wait; cancelled when the decision it is about comes first (the SDK
+    then resolves the activity as failed, cancelled). Nobody awaits the task: a notice that fails
+    for good is logged, and the case goes on."""
     try:
         await calls.send_notice(notice)
-    except asyncio.CancelledError:
-        pass
+    except (asyncio.CancelledError, ActivityError) as err:
+        if not isinstance(getattr(err, "cause", None), CancelledError) and not isinstance(
+            err, asyncio.CancelledError
+        ):
+            workflow.logger.warning("notice not mailed: %s", notice.kind)

@@ -257,10 +257,8 @@ async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) 
         "survivor.entered_host_country_on: is before the date of birth": {
             "entered_host_country_on": "1980-01-01"
         },
-        "survivor.vulnerabilities.pregnant_weeks: recorded for a survivor of sex M": {
-            "sex": "M",
-            "vulnerabilities": {"pregnant_weeks": 20},
-        },
+        "survivor.family_name: must not contain control characters": {"family_name": "Thi\u202eLan"},
+        "survivor.native_name: must not contain control characters": {"native_name": "Lan\u2028Thi"},
         "survivor.phone: needs at least 6 digits": {"phone": "(((((("},
     }
     for rule, changes in slips.items():
