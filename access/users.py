@@ -168,6 +168,8 @@ def end_sessions(db: Database, name: str) -> None:
 
 
 def set_password(db: Database, name: str, password: str) -> None:
+    """Set (or reset) the user's password; the web sessions open so far end, as after
+    `revoke_tokens`: a reset is what follows a password that leaked."""
     if len(password) < 10:
         raise UserError("password: at least 10 characters")
     with db.session() as session:
@@ -175,6 +177,7 @@ def set_password(db: Database, name: str, password: str) -> None:
         if user is None:
             raise UserError(f"no user named {name!r}")
         user.password_hash = hash_password(password)
+        _end_sessions(user)
 
 
 def by_token(db: Database, token: str) -> User | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -127,6 +128,15 @@ def _summary(kind: DecisionKind, decision: BaseModel) -> str:
     keep = ("verified", "action", "confirmed", "issued", "approved", "source_id", "amount", "option_id")
     fields = {k: v for k, v in decision.model_dump(mode="json").items() if k in keep and v is not None}
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _intervention_update_id(actor: Actor, request_id: str, intervention: BaseModel) -> str:
+    """The Temporal Update id of an intervention sent with a request id: the same supervisor, id
+    and intervention give the same Update (applied once); a request changed under the same id
+    (7 days instead of 3, sent again after a timeout) is another intervention."""
+    what = intervention.model_dump_json(exclude={"decided_by"})
+    digest = hashlib.sha256("\x00".join((actor.name, request_id, what)).encode()).hexdigest()
+    return f"intervention-{digest[:32]}"
 
 
 def case_reference(case_id: str) -> str:
@@ -499,7 +509,8 @@ class CaseService:
         the same decision can be sent again. The read model says which (a case's outcome is
         written before its workflow completes)."""
         if err.status == RPCStatusCode.UNAVAILABLE:
-            return NotReady(f"{ENGINE_DOWN}; nothing was recorded; try again shortly")
+            # The SDK retried before giving up: an earlier attempt may have gone in.
+            return NotReady(f"{ENGINE_DOWN}; {UNSURE.format(case=case.reference)}")
         if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             return NotReady(f"{ENGINE_SLOW}; {UNSURE.format(case=case.reference)}")
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
@@ -750,10 +761,16 @@ class CaseService:
         if isinstance(intervention, Reassign):
             await asyncio.to_thread(self._check_assignee, case, intervention)
         handle = self.client.get_workflow_handle(case.workflow_id)
-        update_id = f"intervention-{actor.name}-{request_id}" if request_id else None
+        update_id = _intervention_update_id(actor, request_id, intervention) if request_id else None
+        action = f"intervention.{intervention.action}"
+        detail = intervention.justification + (f" [request {request_id}]" if request_id else "")
         if update_id is not None:
             earlier = await self._earlier_update(handle, update_id)
             if earlier is not None:
+                # Taken before; its audit entry may be missing if that answer never came back
+                # (a timeout): written now if so, never twice.
+                if not await asyncio.to_thread(self._audited, case.id, action, detail):
+                    await self._audit_taken(actor, action, case.id, detail)
                 return earlier
         try:
             state = await handle.execute_update(
@@ -768,10 +785,15 @@ class CaseService:
             raise await self._not_taken(case, err, "no intervention") from err
         except WorkflowUpdateRPCTimeoutOrCancelledError as err:
             raise NotReady(f"{ENGINE_SLOW}; {UNSURE.format(case=case.reference)}") from err
-        await self._audit_taken(
-            actor, f"intervention.{intervention.action}", case.id, intervention.justification
-        )
+        await self._audit_taken(actor, action, case.id, detail)
         return state
+
+    def _audited(self, case_id: str, action: str, detail: str) -> bool:
+        with self.db.reading() as session:
+            found = select(AuditEntry.id).where(
+                AuditEntry.case_id == case_id, AuditEntry.action == action, AuditEntry.detail == detail
+            )
+            return session.scalar(found.limit(1)) is not None
 
     @staticmethod
     async def _earlier_update(handle: WorkflowHandle[Any, Any], update_id: str) -> CaseState | None:
@@ -785,7 +807,9 @@ class CaseService:
                 return None
             raise
         except WorkflowUpdateFailedError:
-            return None  # refused the first time: this one is judged afresh
+            # Refused when first sent: sent again under the same id, Temporal gives the same
+            # refusal (or, refused by the validator, judges it afresh).
+            return None
 
     def _check_assignee(self, case: Target, reassign: Reassign) -> None:
         """Work goes only to someone who can do it: an active user of that role who may see the

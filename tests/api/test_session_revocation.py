@@ -142,3 +142,13 @@ def test_a_session_issued_just_before_the_revocation_is_refused_one_just_after_i
     assert not live(before) and not live(legacy)  # whole seconds count as the start of the second
     assert not live(issued_at(revoked_ns))  # the microsecond of the revocation itself counts as before
     assert live(issued_at(revoked_ns + 1_000))
+
+
+def test_resetting_the_password_ends_the_sessions_opened_before(app: FastAPI) -> None:
+    users.add_user(app.state.db, SUPERVISOR, Role.supervisor, "Session Shelter")
+    users.set_password(app.state.db, SUPERVISOR, PASSWORD)
+    leaked = sign_in(app, name=SUPERVISOR, password=PASSWORD)
+    assert audit_page(app, leaked) == 200
+    users.set_password(app.state.db, SUPERVISOR, "a new long passphrase")
+    assert audit_page(app, leaked) == 303
+    assert audit_page(app, sign_in(app, name=SUPERVISOR, password="a new long passphrase")) == 200

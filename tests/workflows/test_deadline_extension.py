@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from activities.notices import NoticeActivities
 from activities.outbox import open_mail, outbox_mails
@@ -118,3 +118,43 @@ async def test_the_same_intervention_sent_twice_is_applied_once(harness: Harness
     ).deadline == before.deadline + timedelta(days=6)  # type: ignore[union-attr]
     with pytest.raises(Invalid, match="request_id"):
         await h.service.intervene(case_id, extend, SUPERVISOR, "x")
+
+
+async def test_an_intervention_taken_but_not_audited_is_audited_when_sent_again(harness: Harness) -> None:
+    """The first answer never came back (here: its audit entry could not be written); the same
+    request sent again is answered as taken and its entry written then, once. A request changed
+    under the same id (7 days, not 3) is another intervention."""
+    h = harness
+    case_id = await open_case(h, 0)
+    before = (await h.wait_pending(case_id, DecisionKind.identity_attestation)).pending_of(
+        DecisionKind.identity_attestation
+    )
+    assert before is not None
+    extend = {
+        "action": "extend_deadline",
+        "kind": "identity_attestation",
+        "days": 3,
+        "justification": "the survivor is in hospital until Friday",
+    }
+
+    def audited() -> int:
+        with h.db.session() as s:
+            action = AuditEntry.action == "intervention.extend_deadline"
+            return len(s.scalars(select(AuditEntry).where(action, AuditEntry.case_id == case_id)).all())
+
+    with h.db.session() as s:
+        s.execute(text("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END"))
+    await h.service.intervene(case_id, extend, SUPERVISOR, "form-99aa88bb")
+    with h.db.session() as s:
+        s.execute(text("DROP TRIGGER no_audit"))
+    assert audited() == 0
+    for _ in range(2):
+        state = await h.service.intervene(case_id, extend, SUPERVISOR, "form-99aa88bb")
+        assert audited() == 1
+    pending = state.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and pending.deadline == before.deadline + timedelta(days=3)
+
+    changed = await h.service.intervene(case_id, {**extend, "days": 7}, SUPERVISOR, "form-99aa88bb")
+    pending = changed.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and pending.deadline == before.deadline + timedelta(days=10)
+    assert audited() == 2
