@@ -267,20 +267,35 @@ class CaseService:
                 # A closed case is never walked again under the same id.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
-        except WorkflowAlreadyStartedError:
-            if created:  # a journey under this id already ran: the row is not left without one
+        except WorkflowAlreadyStartedError as err:
+            if created:  # a journey under this id ran and ended: the row is not left without one
                 await asyncio.to_thread(self._delete_case, case_id)
-                raise
+                raise Invalid(
+                    f"client_reference: {request.client_reference!r} belongs to a journey that has "
+                    "ended; give this survivor a new reference"
+                ) from err
         except Exception as err:
-            if created:  # nothing half-written: no case row without its journey
-                await asyncio.to_thread(self._delete_case, case_id)
-            if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
-                raise NotReady(f"{ENGINE_DOWN}; no case was opened; try again shortly") from err
-            raise
+            # The start may have gone in though its answer did not come back: then the case
+            # stands. Otherwise nothing half-written: no case row without its journey.
+            if not (created and await self._journey_exists(case_id)):
+                if created:
+                    await asyncio.to_thread(self._delete_case, case_id)
+                if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
+                    raise NotReady(f"{ENGINE_DOWN}; no case was opened; try again shortly") from err
+                raise
+            get_logger(case_id=case_id).warning("journey started, start unanswered", error=type(err).__name__)
         if created:
             await self._audit_taken(actor, "case.open", case_id)
         get_logger(case_id=case_id, stage="intake").info("case opened", created=created)
         return Opened(case_id=case_id, reference=reference, created=created)
+
+    async def _journey_exists(self, case_id: str) -> bool:
+        """Whether Temporal has the case's workflow (False too when it cannot say)."""
+        try:
+            await self.client.get_workflow_handle(workflow_id_for(case_id)).describe()
+        except Exception:  # noqa: BLE001 - not found, or the engine does not answer
+            return False
+        return True
 
     def _insert_case(self, request: CaseOpenRequest, actor: Actor) -> tuple[str, bool]:
         """The case's row, unless it exists (the same client reference sent again): (case id,

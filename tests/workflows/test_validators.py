@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.worker import Worker
 
 from contracts.state import DecisionKind
 from database import ledger
@@ -19,6 +21,7 @@ from repatriation.service import CASE_NAMESPACE, Invalid, Rejected, case_referen
 from tests.conftest import CASEWORKER, LIAISON, SUPERVISOR, Harness, harness_for
 from tests.db_fixtures import _postgres_database, make_case
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
+from workflows.repatriation import workflow_id_for
 
 
 async def accepted_updates(h: Harness, case_id: str) -> int:
@@ -266,3 +269,30 @@ async def test_opening_rejects_bad_input_with_the_field_named(harness: Harness) 
             await h.service.open_case(open_request(person(0, **changes), None), CASEWORKER)
     with h.db.session() as s:
         assert list(s.scalars(select(Case))) == []
+
+
+@workflow.defn(sandboxed=False)
+class EndedJourney:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+async def test_a_reference_whose_journey_has_ended_is_refused_with_the_field(harness: Harness) -> None:
+    """A journey ran and ended under the id a client reference gives (its row lost, as after a
+    start whose answer never came back): Temporal will not walk that id again, so the reference
+    is refused by name, and no row is left behind."""
+    h = harness
+    from repatriation.synthetic import open_request
+    from tests.journeys import person
+
+    client_reference = f"bed-{uuid.uuid4().hex[:8]}"
+    case_id = str(uuid.uuid5(CASE_NAMESPACE, f"{CASEWORKER.organisation}:{client_reference}"))
+    queue = f"ended-{uuid.uuid4()}"
+    async with Worker(h.env.client, task_queue=queue, workflows=[EndedJourney]):
+        await h.env.client.execute_workflow(EndedJourney.run, id=workflow_id_for(case_id), task_queue=queue)
+    ended = f"client_reference: '{client_reference}' belongs to a journey that has ended"
+    with pytest.raises(Invalid, match=ended):
+        await h.service.open_case(open_request(person(0), client_reference), CASEWORKER)
+    with h.db.session() as s:
+        assert s.get(Case, case_id) is None
