@@ -561,8 +561,8 @@ async def _mail_unless_cancelled(notice: Notice) -> None:
     for good is logged, and the case goes on."""
     try:
         await calls.send_notice(notice)
-    except (asyncio.CancelledError, ActivityError) as err:
-        if not isinstance(getattr(err, "cause", None), CancelledError) and not isinstance(
-            err, asyncio.CancelledError
-        ):
+    except asyncio.CancelledError:
+        pass
+    except ActivityError as err:
+        if not isinstance(err.cause, CancelledError):
             workflow.logger.warning("notice not mailed: %s", notice.kind)

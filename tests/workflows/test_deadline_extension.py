@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from activities.notices import NoticeActivities
 from activities.outbox import open_mail, outbox_mails
 from contracts.messages import Notice
-from contracts.state import DecisionKind, Role
+from contracts.state import DecisionKind, PendingDecision, Role
 from database.models import AuditEntry, NoticeRow
 from repatriation.service import Invalid
 from tests.conftest import SUPERVISOR, Harness
@@ -85,39 +85,24 @@ async def test_the_same_intervention_sent_twice_is_applied_once(harness: Harness
     with the form's request id (the API's Idempotency-Key) it is applied and audited once, and
     answered as the first was; another request extends again."""
     h = harness
-    case_id = await open_case(h, 0)
-    before = (await h.wait_pending(case_id, DecisionKind.identity_attestation)).pending_of(
-        DecisionKind.identity_attestation
-    )
-    assert before is not None
-    extend = {
-        "action": "extend_deadline",
-        "kind": "identity_attestation",
-        "days": 3,
-        "justification": "the survivor is in hospital until Friday",
-    }
-
-    def audited() -> int:
-        with h.db.session() as s:
-            action = AuditEntry.action == "intervention.extend_deadline"
-            return len(s.scalars(select(AuditEntry).where(action)).all())
+    case_id, before = await _awaiting_attestation(h)
 
     first, again = await asyncio.gather(
-        h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d"),
-        h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d"),
+        h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-0a1b2c3d"),
+        h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-0a1b2c3d"),
     )
-    at_once = audited()
+    at_once = audited(h, case_id)
     assert at_once in (1, 2)  # two sent at the very same moment may both be audited; applied once
-    later = await h.service.intervene(case_id, extend, SUPERVISOR, "form-0a1b2c3d")
-    assert audited() == at_once  # a second click after the first was answered: not audited again
+    later = await h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-0a1b2c3d")
+    assert audited(h, case_id) == at_once  # a second click after the first was answered: not audited again
     for state in (first, again, later):
         pending = state.pending_of(DecisionKind.identity_attestation)
         assert pending is not None and pending.deadline == before.deadline + timedelta(days=3)
-    assert (await h.service.intervene(case_id, extend, SUPERVISOR, "form-4e5f6a7b")).pending_of(
+    assert (await h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-4e5f6a7b")).pending_of(
         DecisionKind.identity_attestation
     ).deadline == before.deadline + timedelta(days=6)  # type: ignore[union-attr]
     with pytest.raises(Invalid, match="request_id"):
-        await h.service.intervene(case_id, extend, SUPERVISOR, "x")
+        await h.service.intervene(case_id, EXTEND, SUPERVISOR, "x")
 
 
 async def test_an_intervention_taken_but_not_audited_is_audited_when_sent_again(harness: Harness) -> None:
@@ -125,36 +110,46 @@ async def test_an_intervention_taken_but_not_audited_is_audited_when_sent_again(
     request sent again is answered as taken and its entry written then, once. A request changed
     under the same id (7 days, not 3) is another intervention."""
     h = harness
+    case_id, before = await _awaiting_attestation(h)
+
+    with h.db.session() as s:
+        s.execute(text("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END"))
+    await h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-99aa88bb")
+    with h.db.session() as s:
+        s.execute(text("DROP TRIGGER no_audit"))
+    assert audited(h, case_id) == 0
+    for _ in range(2):
+        state = await h.service.intervene(case_id, EXTEND, SUPERVISOR, "form-99aa88bb")
+        assert audited(h, case_id) == 1
+    pending = state.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and pending.deadline == before.deadline + timedelta(days=3)
+
+    changed = await h.service.intervene(case_id, {**EXTEND, "days": 7}, SUPERVISOR, "form-99aa88bb")
+    pending = changed.pending_of(DecisionKind.identity_attestation)
+    assert pending is not None and pending.deadline == before.deadline + timedelta(days=10)
+    assert audited(h, case_id) == 2
+
+
+EXTEND = {
+    "action": "extend_deadline",
+    "kind": "identity_attestation",
+    "days": 3,
+    "justification": "the survivor is in hospital until Friday",
+}
+
+
+async def _awaiting_attestation(h: Harness) -> tuple[str, PendingDecision]:
+    """A new case and its pending identity attestation."""
     case_id = await open_case(h, 0)
     before = (await h.wait_pending(case_id, DecisionKind.identity_attestation)).pending_of(
         DecisionKind.identity_attestation
     )
     assert before is not None
-    extend = {
-        "action": "extend_deadline",
-        "kind": "identity_attestation",
-        "days": 3,
-        "justification": "the survivor is in hospital until Friday",
-    }
+    return case_id, before
 
-    def audited() -> int:
-        with h.db.session() as s:
-            action = AuditEntry.action == "intervention.extend_deadline"
-            return len(s.scalars(select(AuditEntry).where(action, AuditEntry.case_id == case_id)).all())
 
+def audited(h: Harness, case_id: str) -> int:
+    """The case's audit entries of deadline extensions."""
     with h.db.session() as s:
-        s.execute(text("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'x'); END"))
-    await h.service.intervene(case_id, extend, SUPERVISOR, "form-99aa88bb")
-    with h.db.session() as s:
-        s.execute(text("DROP TRIGGER no_audit"))
-    assert audited() == 0
-    for _ in range(2):
-        state = await h.service.intervene(case_id, extend, SUPERVISOR, "form-99aa88bb")
-        assert audited() == 1
-    pending = state.pending_of(DecisionKind.identity_attestation)
-    assert pending is not None and pending.deadline == before.deadline + timedelta(days=3)
-
-    changed = await h.service.intervene(case_id, {**extend, "days": 7}, SUPERVISOR, "form-99aa88bb")
-    pending = changed.pending_of(DecisionKind.identity_attestation)
-    assert pending is not None and pending.deadline == before.deadline + timedelta(days=10)
-    assert audited() == 2
+        action = AuditEntry.action == "intervention.extend_deadline"
+        return len(s.scalars(select(AuditEntry).where(action, AuditEntry.case_id == case_id)).all())

@@ -119,14 +119,20 @@ async def test_cases_ready_together_share_one_request(harness: Harness) -> None:
         h.service.document_file(SUPERVISOR, budi, vnm.id)
 
 
+async def two_queued(h: Harness) -> tuple[str, str]:
+    """Lan and Hoa wait in their embassy's batch. (Lan, Hoa)"""
+    lan = await open_case(h, 0)
+    hoa = await open_case(h, 0, **HOA)
+    for case_id in (lan, hoa):
+        await through_identity(h, case_id)
+    for case_id in (lan, hoa):
+        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    return lan, hoa
+
+
 async def two_queued_one_withdrawn(h: Harness) -> tuple[str, str]:
     """Lan and Hoa wait in their embassy's batch; Hoa withdraws her consent. (stays, leaves)"""
-    stays = await open_case(h, 0)
-    leaves = await open_case(h, 0, **HOA)
-    for case_id in (stays, leaves):
-        await through_identity(h, case_id)
-    for case_id in (stays, leaves):
-        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    stays, leaves = await two_queued(h)
     await h.service.decide(leaves, DecisionKind.consent_withdrawal, {"reason": "goes home alone"}, CASEWORKER)
     return stays, leaves
 
@@ -183,14 +189,10 @@ async def test_a_withdrawal_leaves_the_case_out_before_its_closure_is_done(harne
 async def test_a_withdrawal_before_a_failed_mail_is_retried_leaves_the_survivor_out(harness: Harness) -> None:
     """The request was stored naming two survivors but its mail failed (the relay down); one of
     them withdraws consent before the retry. The retry does not mail the stored request as it
-    is: a new version names only the survivor who still consents, and only her application goes."""
+    is: the draft is discarded, a new request names only the survivor who still consents, and
+    only her application goes."""
     h = harness
-    stays = await open_case(h, 0)
-    leaves = await open_case(h, 0, **HOA)
-    for case_id in (stays, leaves):
-        await through_identity(h, case_id)
-    for case_id in (stays, leaves):
-        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    stays, leaves = await two_queued(h)
     batch = EmbassyRequestBatch(
         request_reference="REQ-VNM-RELAY-DOWN-1",
         nationality="VNM",
