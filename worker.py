@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 
+from activities.deps import TemplatesUnusable
 from database.migrate import MigrationError
 from repatriation.logs import configure_logging, get_logger
 from repatriation.ops import load_settings
@@ -29,7 +30,7 @@ def main() -> None:
 
     try:
         asyncio.run(until_signalled())
-    except MigrationError as err:
+    except (MigrationError, TemplatesUnusable) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
 

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from booking.provider import BookingProvider
@@ -36,22 +37,36 @@ def available_cores() -> int:
 
 
 class RenderFailed(RuntimeError):
-    """The renderer raised (a template or data error): the process is fine, the activity fails."""
+    """The renderer raised (a template or data error): the process is fine, the activity fails.
+    Its text is the render process's ``"ExceptionType: message"``."""
+
+    @property
+    def kind(self) -> str:
+        """The type of the exception the renderer raised (its message may name the survivor)."""
+        return str(self).split(":", 1)[0]
+
+
+class TemplatesUnusable(RuntimeError):
+    """The document templates could not be loaded when the worker started (one broken or missing
+    in ``Settings.templates_dir``)."""
 
 
 class RenderProcessLost(RuntimeError):
     """A render process died or stopped answering; it is replaced on the next render."""
 
 
-_SERVE = "from documents.renderer import serve_renders; serve_renders(nice={nice})"
+_SERVE = (
+    "from documents.renderer import serve_renders; serve_renders(nice={nice}, templates_dir={templates!r})"
+)
 
 
 class _RenderProcess:
     """One render process (``documents.renderer.serve_renders``), spoken to over its stdin/stdout."""
 
-    def __init__(self, nice: int = 0) -> None:
+    def __init__(self, nice: int = 0, templates_dir: Path | None = None) -> None:
+        templates = str(templates_dir) if templates_dir is not None else None
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE.format(nice=int(nice))],
+            [sys.executable, "-c", _SERVE.format(nice=int(nice), templates=templates)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,  # the worker's stderr: warnings reach its log
@@ -104,12 +119,15 @@ class RenderPool:
     render in hand, which the activity's retry policy repeats, and is replaced.
 
     ``nice``: how much lower than the worker's the processes' CPU priority is (``nice(1)``).
+    ``templates_dir``: the organisation's own templates (``Settings.templates_dir``).
     Rendering is the bulk of a mass release's CPU and orchestration feeds it: when both want
     the cores, the worker and the Temporal server go first, so every case reaches its next
     document sooner and the render processes still take every idle moment (BENCHMARKS.md).
     """
 
-    def __init__(self, size: int, idle_seconds: float = 60.0, nice: int = 0) -> None:
+    def __init__(
+        self, size: int, idle_seconds: float = 60.0, nice: int = 0, templates_dir: Path | None = None
+    ) -> None:
         if size < 1:
             raise ValueError("a render pool needs at least one process")
         if not 0 <= nice <= 19:
@@ -117,6 +135,7 @@ class RenderPool:
         self.size = size
         self.idle_seconds = idle_seconds
         self.nice = nice
+        self.templates_dir = templates_dir
         self._free: list[_RenderProcess] = []
         self._count = 0  # started and not stopped: free + in use + starting
         self._cond = threading.Condition()
@@ -142,7 +161,7 @@ class RenderPool:
                 self._cond.wait()
             self._start_reaper()
         try:
-            return _RenderProcess(self.nice)
+            return _RenderProcess(self.nice, self.templates_dir)
         except BaseException:
             with self._cond:
                 self._count -= 1
@@ -179,6 +198,11 @@ class RenderPool:
                 target=_reap, args=(weakref.ref(self),), name="render-pool-reaper", daemon=True
             )
             self._reaper.start()
+
+    def warm(self) -> None:
+        """Start a render process now if none is running (it loads every template and the fonts
+        first, and fails to start if a template is broken or missing)."""
+        self._release(self._acquire(), healthy=True)
 
     def stop_idle(self, force: bool = False) -> int:
         """Stop the free processes if the pool has been idle long enough (or ``force``)."""
@@ -243,9 +267,27 @@ class Deps:
         )
         pool = None
         if render_processes > 0:
-            pool = RenderPool(render_processes, render_idle_seconds, render_nice)
+            pool = RenderPool(render_processes, render_idle_seconds, render_nice, settings.templates_dir)
         sealer = Sealer.for_settings(settings)
         return cls(settings=settings, db=db, provider=provider, sealer=sealer, render_pool=pool)
+
+    def check_renderer(self) -> None:
+        """Load the templates once, before serving: in a render process (the pool's first), or in
+        this thread. A template that is broken or missing (``Settings.templates_dir``) then stops
+        the worker as it starts, instead of failing every document it is given."""
+        try:
+            if self.render_pool is not None:
+                self.render_pool.warm()
+            else:
+                self.renderer()
+        except Exception as err:
+            from documents.renderer import TEMPLATES_DIR
+
+            folder = self.settings.templates_dir or TEMPLATES_DIR
+            raise TemplatesUnusable(
+                f"the document templates in {folder} could not be loaded ({type(err).__name__}: {err}); "
+                "a render process prints the template's error above"
+            ) from err
 
     def renderer(self) -> Any:
         """One renderer per worker thread: templates and fonts are loaded once per thread."""
@@ -253,7 +295,7 @@ class Deps:
         if renderer is None:
             from documents.renderer import Renderer
 
-            renderer = self._local.renderer = Renderer()
+            renderer = self._local.renderer = Renderer(self.settings.templates_dir)
         return renderer
 
     def render_pdf(self, doc_type: str, context: dict[str, Any]) -> bytes:

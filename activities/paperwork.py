@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.deps import Deps
+from activities.deps import Deps, RenderFailed, RenderProcessLost
 from activities.profiles import load_case, parse_profile
 from contracts.messages import DOC_STAGE, RenderRequest
 from contracts.state import DocumentRef
@@ -13,6 +14,11 @@ from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation import metrics
 from repatriation.logs import get_logger
+
+# A document that failed to render this many attempts in a row has a template or data error, not
+# a passing fault: the step fails for good and waits for a supervisor (journey.guarded), who
+# retries it once the data or the template is mended, or overrides it to go on without it.
+RENDER_ATTEMPTS = 3
 
 
 class PaperworkActivities:
@@ -47,10 +53,15 @@ class PaperworkActivities:
                 version=version,
                 verify_url=verify_url(self.deps.settings.public_url, code),
             )
-            context = build_context(request.doc_type, profile, meta, request.facts)
-            with metrics.timed_render(request.doc_type):
-                # In a kept-warm render process when the worker has a pool (activities.deps).
-                return self.deps.render_pdf(request.doc_type, context)
+            try:
+                context = build_context(request.doc_type, profile, meta, request.facts)
+                with metrics.timed_render(request.doc_type):
+                    # In a kept-warm render process when the worker has a pool (activities.deps).
+                    return self.deps.render_pdf(request.doc_type, context)
+            except (RenderProcessLost, OSError):
+                raise  # the machine, not the document: retried as any fault
+            except Exception as err:  # noqa: BLE001 - the template or the data: see unrenderable
+                raise unrenderable(request, err) from None
 
         ref = self.store.store(
             case_id=request.case_id,
@@ -64,3 +75,22 @@ class PaperworkActivities:
             "document", doc_type=request.doc_type, version=ref.version
         )
         return ref
+
+
+def unrenderable(request: RenderRequest, err: Exception) -> ApplicationError:
+    """A render that raised: retried a few times, then failed for good (``RENDER_ATTEMPTS``).
+
+    The error names the exception's type, never its text, which may quote the survivor's data:
+    the message reaches the stuck view and Temporal's history. The text goes to the worker's log
+    in development only (repatriation/logs.py)."""
+    kind = err.kind if isinstance(err, RenderFailed) else type(err).__name__
+    attempt = activity.info().attempt
+    get_logger(case_id=request.case_id, stage=DOC_STAGE[request.doc_type]).warning(
+        "document not rendered", doc_type=request.doc_type, error_type=kind, attempt=attempt, exc_info=err
+    )
+    return ApplicationError(
+        f"the {request.doc_type} could not be rendered ({kind}, attempt {attempt}): a template or the "
+        "case's data is at fault; mend it, then retry, or override to go on without this document",
+        type="DocumentUnrenderable",
+        non_retryable=attempt >= RENDER_ATTEMPTS,
+    )

@@ -221,13 +221,14 @@ def _release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def serve_renders(nice: int = 0) -> None:
+def serve_renders(nice: int = 0, templates_dir: str | None = None) -> None:
     """Render documents read from stdin, answer on stdout, until stdin closes (the parent is gone).
 
     Started by ``activities.deps.RenderPool`` as ``python -c "...serve_renders()"``: it imports
     only the renderer (no Temporal, no database), builds one :class:`Renderer` and keeps it warm.
     Anything printed goes to stderr, so stdout carries nothing but answers. ``nice``: lower this
-    process's CPU priority by that much first (the pool's ``nice``).
+    process's CPU priority by that much first (the pool's ``nice``). ``templates_dir``: the
+    organisation's own templates instead of the project's (``Settings.templates_dir``).
     """
     if nice:
         os.nice(nice)
@@ -237,7 +238,7 @@ def serve_renders(nice: int = 0) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="render process: %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    renderer = get_renderer()
+    renderer = Renderer(Path(templates_dir)) if templates_dir else get_renderer()
     collector = CollectBetweenDocuments()
     write_frame(sink, ("ready", os.getpid()))
     while True:

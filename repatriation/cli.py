@@ -787,6 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from activities.deps import TemplatesUnusable
     from database.migrate import MigrationError
     from repatriation.logs import configure_logging
 
@@ -798,7 +799,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.environment, "WARNING" if quiet else settings.log_level)
     try:
         code = args.func(args)
-    except MigrationError as err:
+    except (MigrationError, TemplatesUnusable) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 3
     except Exception as err:

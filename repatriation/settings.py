@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     )
     temporal_ui_port: int = 8233
     organisation: str = Field("Phnom Penh Shelter Network", description="Issuer on documents.")
+    templates_dir: Path | None = Field(
+        None,
+        description="The organisation's own document templates: a changed copy of documents/templates "
+        "(every template and the stylesheet); default: the project's.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Where /verify answers; printed in documents' QR codes."
     )

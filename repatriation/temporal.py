@@ -200,8 +200,6 @@ async def run_worker(
     from repatriation import metrics
 
     tuning = tuning or WorkerTuning.deployed()
-    runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
-    client = await connect(settings, runtime)
     deps = Deps.from_settings(
         settings,
         render_processes=tuning.processes(),
@@ -209,6 +207,9 @@ async def run_worker(
         render_nice=tuning.render_nice,
     )
     try:
+        await asyncio.to_thread(deps.check_renderer)  # a broken template stops the worker here
+        runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
+        client = await connect(settings, runtime)
         async with running_workers(client, deps, tuning):
             await (stop or asyncio.Event()).wait()
     finally:

@@ -1,0 +1,129 @@
+"""A document that cannot be rendered (a template or the case's data at fault) is retried a few
+times, then fails for good and waits for a supervisor, who mends it and retries (or overrides):
+it is not retried for ever in silence."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.deps import Deps
+from activities.paperwork import RENDER_ATTEMPTS, PaperworkActivities
+from contracts.messages import DocType, RenderRequest
+from contracts.state import DecisionKind
+from database.models import Document
+from documents.renderer import TEMPLATES_DIR
+from tests.conftest import SUPERVISOR, harness_for, make_settings
+from tests.journeys import open_case, person, through_identity
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = "<p>{{ no_such_field }}</p>\n"  # a customised template naming a field that does not exist
+
+
+def templates_with_a_mistake(tmp_path: Path, doc_type: DocType) -> tuple[Path, str]:
+    """A copy of the project's templates, as an organisation keeps its own, with one broken."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    template = folder / f"{doc_type.value}.html"
+    good = template.read_text(encoding="utf-8")
+    template.write_text(good.replace("{% endblock %}", BROKEN + "{% endblock %}", 1), encoding="utf-8")
+    assert template.read_text(encoding="utf-8") != good
+    return folder, good
+
+
+def documents_of(db, case_id: str, doc_type: DocType) -> int:  # noqa: ANN001
+    with db.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(Document)
+            .where(Document.case_id == case_id, Document.doc_type == doc_type.value)
+        )
+
+
+async def test_a_document_that_cannot_render_waits_for_a_supervisor(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    templates, good = templates_with_a_mistake(tmp_path, DocType.etd_application)
+    async with harness_for(time_env, tmp_path, templates_dir=templates) as h:
+        case_id = await open_case(h, 0)
+        await through_identity(h, case_id)
+
+        state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the ETD application blocked")
+        assert state.blocked.step == f"render {DocType.etd_application}"
+        assert "UndefinedError" in state.blocked.error and f"attempt {RENDER_ATTEMPTS}" in state.blocked.error
+        survivor = person(0)
+        assert survivor["family_name"] not in state.blocked.error
+        assert documents_of(h.db, case_id, DocType.etd_application) == 0  # nothing half-written
+        await h.wait_stuck(SUPERVISOR, [(case_id, "failed")])
+
+        # The template mended, a supervisor's retry renders it, once, and the case goes on.
+        (templates / f"{DocType.etd_application.value}.html").write_text(good, encoding="utf-8")
+        retry = {"action": "retry", "justification": "template mended"}
+        await h.service.intervene(case_id, retry, SUPERVISOR)
+        state = await h.wait_pending(case_id, DecisionKind.nationality)
+        assert state.blocked is None
+        assert documents_of(h.db, case_id, DocType.etd_application) == 1
+
+
+@pytest.mark.parametrize("render_processes", [0, 1], ids=["in the worker", "in a render process"])
+async def test_a_render_error_is_retried_then_fails_for_good(
+    time_env: WorkflowEnvironment, tmp_path: Path, render_processes: int
+) -> None:
+    """The activity alone: a passing fault is retried as any other, a template error only
+    ``RENDER_ATTEMPTS`` times; the error names the exception's type, not its text."""
+    templates, _ = templates_with_a_mistake(tmp_path, DocType.funding_request)
+    async with harness_for(time_env, tmp_path) as h:
+        case_id = await open_case(h, 1)
+        await h.wait_for(case_id, lambda s: bool(s.documents), "intake document")
+    # The same data folder and database as the harness's, with the broken templates.
+    settings = make_settings(tmp_path, templates_dir=templates)
+    deps = Deps.from_settings(settings, render_processes=render_processes)
+    try:
+        paperwork = PaperworkActivities(deps)
+        request = RenderRequest(
+            case_id=case_id,
+            doc_type=DocType.funding_request,
+            issued_on="2026-11-23",
+            facts={"estimate": None},
+        )
+        env = ActivityEnvironment()
+        for attempt in range(1, RENDER_ATTEMPTS + 1):
+            env.info = dataclasses.replace(env.info, attempt=attempt)
+            with pytest.raises(ApplicationError) as raised:
+                env.run(paperwork.render_document, request)
+            err = raised.value
+            assert err.type == "DocumentUnrenderable" and "UndefinedError" in err.message
+            assert err.non_retryable == (attempt == RENDER_ATTEMPTS), attempt
+            assert "no_such_field" not in err.message  # the type, not the text
+        assert documents_of(deps.db, case_id, DocType.funding_request) == 0
+    finally:
+        deps.close()
+        deps.db.dispose()
+
+
+def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(tmp_path: Path) -> None:
+    """Not a failure of every document later: the worker refuses to start, in one line. (It
+    checks before it connects to Temporal, so no server is needed here.)"""
+    templates, _ = templates_with_a_mistake(tmp_path, DocType.itinerary)
+    (templates / "itinerary.html").write_text("{% if %}\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "REPATRIATION_DATA_DIR": str(tmp_path / "var"),
+        "REPATRIATION_TEMPLATES_DIR": str(templates),
+        "REPATRIATION_TEMPORAL_ADDRESS": "127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3, done.stderr
+    assert f"error: the document templates in {templates} could not be loaded" in done.stderr
+    assert "TemplateSyntaxError" in done.stderr  # the render process's own account of it
