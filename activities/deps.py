@@ -79,6 +79,9 @@ class _RenderProcess:
         except Exception as err:
             self.stop()
             raise RenderProcessLost(f"a render process did not start: {err}") from err
+        if isinstance(hello, tuple) and hello[0] == "broken":  # the templates, not the process
+            self.stop()
+            raise RenderFailed(str(hello[1]))
         if not (isinstance(hello, tuple) and hello[0] == "ready"):
             self.stop()
             raise RenderProcessLost(f"a render process said {hello!r} instead of ready")
@@ -93,6 +96,8 @@ class _RenderProcess:
             status, value = read_frame(self._out)
         except (OSError, EOFError, ValueError) as err:
             raise RenderProcessLost(f"render process {self.pid} was lost: {err}") from err
+        if status == "fault":  # the machine's (memory, a file): retried, in a fresh process
+            raise RenderProcessLost(f"render process {self.pid} failed: {str(value).split(':', 1)[0]}")
         if status != "ok":
             raise RenderFailed(str(value))
         return bytes(value)
@@ -280,14 +285,11 @@ class Deps:
                 self.render_pool.warm()
             else:
                 self.renderer()
-        except Exception as err:
+        except RenderFailed as err:  # no case yet, so the error's text names no survivor
             from documents.renderer import TEMPLATES_DIR
 
             folder = self.settings.templates_dir or TEMPLATES_DIR
-            raise TemplatesUnusable(
-                f"the document templates in {folder} could not be loaded ({type(err).__name__}: {err}); "
-                "a render process prints the template's error above"
-            ) from err
+            raise TemplatesUnusable(f"the document templates in {folder} could not be loaded: {err}") from err
 
     def renderer(self) -> Any:
         """One renderer per worker thread: templates and fonts are loaded once per thread."""
@@ -295,7 +297,10 @@ class Deps:
         if renderer is None:
             from documents.renderer import Renderer
 
-            renderer = self._local.renderer = Renderer(self.settings.templates_dir)
+            try:
+                renderer = self._local.renderer = Renderer(self.settings.templates_dir)
+            except Exception as err:  # the templates (one broken, or missing): as a render process says
+                raise RenderFailed(f"{type(err).__name__}: {err}") from err
         return renderer
 
     def render_pdf(self, doc_type: str, context: dict[str, Any]) -> bytes:

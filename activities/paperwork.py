@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.deps import Deps, RenderFailed, RenderProcessLost
 from activities.profiles import load_case, parse_profile
 from contracts.messages import DOC_STAGE, RenderRequest
 from contracts.state import DocumentRef
 from documents.context import CaseMeta, build_context
+from documents.errors import is_document_error
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation import metrics
@@ -58,9 +59,13 @@ class PaperworkActivities:
                 with metrics.timed_render(request.doc_type):
                     # In a kept-warm render process when the worker has a pool (activities.deps).
                     return self.deps.render_pdf(request.doc_type, context)
-            except (RenderProcessLost, OSError):
-                raise  # the machine, not the document: retried as any fault
-            except Exception as err:  # noqa: BLE001 - the template or the data: see unrenderable
+            except (RenderProcessLost, CancelledError):
+                raise  # the machine, or the worker stopping: retried as any fault
+            except RenderFailed as err:  # a render process's account of the document's fault
+                raise unrenderable(request, err) from None
+            except Exception as err:
+                if not is_document_error(err):  # documents/errors.py: a disk, a font file, memory
+                    raise
                 raise unrenderable(request, err) from None
 
         ref = self.store.store(

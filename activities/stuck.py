@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities.deps import RenderFailed
 from contracts.state import CaseState, Stage
 from database.engine import Database
 from database.models import Case, StuckFlag
@@ -177,8 +178,15 @@ class _FailingSteps(ActivityInboundInterceptor):
             result = await super().execute_activity(input)
         except Exception as err:
             permanent = isinstance(err, ApplicationError) and err.non_retryable
+            if case_ids and permanent and info.attempt > 1:
+                # Failed for good: the case now waits for a supervisor (``failed``), not for retries.
+                for case_id in case_ids:
+                    await asyncio.to_thread(clear_failing, self.owner.db, case_id, info.activity_type)
             if case_ids and not permanent and info.attempt >= self.owner.after_attempts:
+                # A renderer's text may quote the survivor it was rendering: its type only.
                 message = f"{type(err).__name__}: {err}"
+                if isinstance(err, RenderFailed):
+                    message = f"RenderFailed ({err.kind})"
                 for case_id in case_ids:
                     await asyncio.to_thread(
                         flag_failing, self.owner.db, case_id, info.activity_type, info.attempt, message

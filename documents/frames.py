@@ -1,7 +1,9 @@
 """The pipe protocol between the worker and its render processes (documents.renderer.serve_renders):
 one frame is 4 bytes of length, big-endian, then a pickle. Request: (doc_type, context); answer:
-("ok", pdf bytes) or ("error", "ExceptionType: message"). No WeasyPrint here, so the worker can
-speak it without importing the renderer."""
+("ok", pdf bytes), ("error", "ExceptionType: message") for the document's fault or ("fault", ...)
+for the machine's (documents/errors.py). A process whose templates cannot be loaded says
+("broken", "ExceptionType: message") instead of ("ready", pid), and ends. No WeasyPrint here, so
+the worker can speak it without importing the renderer."""
 
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from contracts.messages import DocType
+from documents.errors import is_document_error
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STYLESHEET = "style.css"
@@ -108,9 +109,13 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["qr_data_url"] = qr_data_url
-        # Fail at start-up, not in the middle of a case, when a template is missing or broken.
+        # Fail at start-up, not in the middle of a case, when a template is missing or broken:
+        # one per document type, and every other in the folder (base.html, which they extend,
+        # is compiled only when a document is rendered otherwise).
         for doc_type in DocType:
             self.env.get_template(self.template_name(doc_type))
+        for name in self.env.list_templates(extensions=["html"]):
+            self.env.get_template(name)
         _warn_if_slow_subsetting()
         self.font_config = FontConfiguration()
         self._url_fetcher = URLFetcher(allowed_protocols={"data"})
@@ -238,7 +243,12 @@ def serve_renders(nice: int = 0, templates_dir: str | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="render process: %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    renderer = Renderer(Path(templates_dir)) if templates_dir else get_renderer()
+    try:
+        renderer = Renderer(Path(templates_dir)) if templates_dir else get_renderer()
+    except Exception as err:  # noqa: BLE001 - the templates: said instead of "ready", and shown
+        logging.getLogger(__name__).exception("the document templates could not be loaded")
+        write_frame(sink, ("broken", f"{type(err).__name__}: {err}"))
+        return
     collector = CollectBetweenDocuments()
     write_frame(sink, ("ready", os.getpid()))
     while True:
@@ -255,8 +265,8 @@ def serve_renders(nice: int = 0, templates_dir: str | None = None) -> None:
             return
         try:
             answer: tuple[str, Any] = ("ok", renderer.render(doc_type, context).pdf)
-        except Exception as err:  # noqa: BLE001 - reported to the activity, which fails and retries
-            answer = ("error", f"{type(err).__name__}: {err}")
+        except Exception as err:  # noqa: BLE001 - reported to the activity (documents/errors.py)
+            answer = ("error" if is_document_error(err) else "fault", f"{type(err).__name__}: {err}")
         try:
             write_frame(sink, answer)
         except BrokenPipeError:

@@ -29,7 +29,7 @@ from contracts.messages import MULTI_CASE_DOC_TYPES, DocType
 from contracts.state import Booking, CostEstimate, EtdRecord, FundingCommitment
 from contracts.survivor import SurvivorProfile, country_name
 from documents.context import CaseMeta, build_context, normalise_language, verify_url
-from documents.renderer import get_renderer
+from documents.renderer import Renderer, get_renderer
 from documents.store import input_hash, verification_code
 from repatriation.settings import Settings, get_settings
 from repatriation.synthetic import survivors
@@ -232,7 +232,8 @@ def render_samples(outdir: Path, language: str | None = None, settings: Settings
     profile = choose_survivor(language, today)
     facts = sample_facts(profile, opened)
     reference = f"RP-SAMPLE-{profile.nationality}"
-    renderer = get_renderer()
+    # An organisation's own templates (REPATRIATION_TEMPLATES_DIR) previewed as they will print.
+    renderer = Renderer(settings.templates_dir) if settings.templates_dir else get_renderer()
     paths: list[Path] = []
     converting: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
             return {**DEFAULT_DEADLINE_DAYS, **value}
         return value
 
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value: object) -> object:
+        """``REPATRIATION_TEMPLATES_DIR=`` means the project's templates, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.deps import Deps
+from activities.deps import Deps, RenderProcessLost
 from activities.paperwork import RENDER_ATTEMPTS, PaperworkActivities
 from contracts.messages import DocType, RenderRequest
 from contracts.state import DecisionKind
@@ -27,15 +28,17 @@ from tests.journeys import open_case, person, through_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "<p>{{ no_such_field }}</p>\n"  # a customised template naming a field that does not exist
+# One whose error's text would quote the survivor ("'dict object' has no attribute 'Nguyen'").
+QUOTING = "<p>{{ {}[survivor.family_name] }}</p>\n"
 
 
-def templates_with_a_mistake(tmp_path: Path, doc_type: DocType) -> tuple[Path, str]:
+def templates_with_a_mistake(tmp_path: Path, doc_type: DocType, line: str = BROKEN) -> tuple[Path, str]:
     """A copy of the project's templates, as an organisation keeps its own, with one broken."""
     folder = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, folder)
     template = folder / f"{doc_type.value}.html"
     good = template.read_text(encoding="utf-8")
-    template.write_text(good.replace("{% endblock %}", BROKEN + "{% endblock %}", 1), encoding="utf-8")
+    template.write_text(good.replace("{% endblock %}", line + "{% endblock %}", 1), encoding="utf-8")
     assert template.read_text(encoding="utf-8") != good
     return folder, good
 
@@ -52,16 +55,17 @@ def documents_of(db, case_id: str, doc_type: DocType) -> int:  # noqa: ANN001
 async def test_a_document_that_cannot_render_waits_for_a_supervisor(
     time_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    templates, good = templates_with_a_mistake(tmp_path, DocType.etd_application)
-    async with harness_for(time_env, tmp_path, templates_dir=templates) as h:
+    templates, good = templates_with_a_mistake(tmp_path, DocType.etd_application, QUOTING)
+    # Flagged `failing` from its first failed attempt, so that the flag is seen cleared once the
+    # step has failed for good: the stuck list then shows it waiting for a person, not retries.
+    async with harness_for(time_env, tmp_path, templates_dir=templates, stuck_after_attempts=1) as h:
         case_id = await open_case(h, 0)
         await through_identity(h, case_id)
 
         state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the ETD application blocked")
         assert state.blocked.step == f"render {DocType.etd_application}"
         assert "UndefinedError" in state.blocked.error and f"attempt {RENDER_ATTEMPTS}" in state.blocked.error
-        survivor = person(0)
-        assert survivor["family_name"] not in state.blocked.error
+        assert person(0)["family_name"] not in state.blocked.error  # the type, not the text
         assert documents_of(h.db, case_id, DocType.etd_application) == 0  # nothing half-written
         await h.wait_stuck(SUPERVISOR, [(case_id, "failed")])
 
@@ -74,13 +78,24 @@ async def test_a_document_that_cannot_render_waits_for_a_supervisor(
         assert documents_of(h.db, case_id, DocType.etd_application) == 1
 
 
-@pytest.mark.parametrize("render_processes", [0, 1], ids=["in the worker", "in a render process"])
+@pytest.mark.parametrize(
+    ("render_processes", "mistake", "kind"),
+    [
+        (0, "undefined", "UndefinedError"),
+        (1, "undefined", "UndefinedError"),
+        (0, "missing", "TemplateNotFound"),
+        (1, "missing", "TemplateNotFound"),
+    ],
+    ids=["in the worker", "in a render process", "gone missing, in the worker", "gone missing, in a process"],
+)
 async def test_a_render_error_is_retried_then_fails_for_good(
-    time_env: WorkflowEnvironment, tmp_path: Path, render_processes: int
+    time_env: WorkflowEnvironment, tmp_path: Path, render_processes: int, mistake: str, kind: str
 ) -> None:
     """The activity alone: a passing fault is retried as any other, a template error only
     ``RENDER_ATTEMPTS`` times; the error names the exception's type, not its text."""
     templates, _ = templates_with_a_mistake(tmp_path, DocType.funding_request)
+    if mistake == "missing":  # deleted from a deployment's copy (the worker checked it at start)
+        (templates / f"{DocType.funding_request.value}.html").unlink()
     async with harness_for(time_env, tmp_path) as h:
         case_id = await open_case(h, 1)
         await h.wait_for(case_id, lambda s: bool(s.documents), "intake document")
@@ -101,20 +116,24 @@ async def test_a_render_error_is_retried_then_fails_for_good(
             with pytest.raises(ApplicationError) as raised:
                 env.run(paperwork.render_document, request)
             err = raised.value
-            assert err.type == "DocumentUnrenderable" and "UndefinedError" in err.message
+            assert err.type == "DocumentUnrenderable" and f"({kind}, attempt {attempt})" in err.message
             assert err.non_retryable == (attempt == RENDER_ATTEMPTS), attempt
-            assert "no_such_field" not in err.message  # the type, not the text
+            assert "no_such_field" not in err.message and "funding_request.html" not in err.message
         assert documents_of(deps.db, case_id, DocType.funding_request) == 0
     finally:
         deps.close()
         deps.db.dispose()
 
 
-def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("template", ["itinerary.html", "base.html"])
+def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(
+    tmp_path: Path, template: str
+) -> None:
     """Not a failure of every document later: the worker refuses to start, in one line. (It
-    checks before it connects to Temporal, so no server is needed here.)"""
+    checks before it connects to Temporal, so no server is needed here.) base.html, which every
+    document extends, is checked as well as the documents' own."""
     templates, _ = templates_with_a_mistake(tmp_path, DocType.itinerary)
-    (templates / "itinerary.html").write_text("{% if %}\n", encoding="utf-8")
+    (templates / template).write_text("{% if %}\n", encoding="utf-8")
     env = {
         **os.environ,
         "REPATRIATION_DATA_DIR": str(tmp_path / "var"),
@@ -126,4 +145,35 @@ def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(tmp_path
     )
     assert done.returncode == 3, done.stderr
     assert f"error: the document templates in {templates} could not be loaded" in done.stderr
-    assert "TemplateSyntaxError" in done.stderr  # the render process's own account of it
+    assert "TemplateSyntaxError" in done.stderr
+
+
+async def test_a_render_process_lost_is_retried_however_many_attempts(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The machine's fault, not the document's: a render process killed mid-way is retried as
+    any fault, for as long as it lasts, never failed for good."""
+    async with harness_for(time_env, tmp_path) as h:
+        case_id = await open_case(h, 1)
+        await h.wait_for(case_id, lambda s: bool(s.documents), "intake document")
+    deps = Deps.from_settings(make_settings(tmp_path), render_processes=1)
+    try:
+        deps.check_renderer()  # a warm render process, which is then killed
+        (process,) = [p.process for p in deps.render_pool._free]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, attempt=RENDER_ATTEMPTS + 5)
+        request = RenderRequest(
+            case_id=case_id,
+            doc_type=DocType.funding_request,
+            issued_on="2026-11-23",
+            facts={"estimate": None},
+        )
+        with pytest.raises(RenderProcessLost):
+            env.run(PaperworkActivities(deps).render_document, request)
+        # The pool replaced it: the next attempt renders.
+        assert env.run(PaperworkActivities(deps).render_document, request).version == 1
+    finally:
+        deps.close()
+        deps.db.dispose()
