@@ -97,12 +97,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     housekeeping: the daily lists' Schedule and the stuck sweep (``repatriation.temporal.housekeeping``)."""
     from api.app import create_app
     from repatriation.http import serving
-    from repatriation.temporal import connect, housekeeping
+    from repatriation.temporal import connect_patiently, housekeeping
 
     settings = _settings(args)
 
     async def main(stop: asyncio.Event) -> int:
-        client = await connect(settings)
+        client = await connect_patiently(settings)
         db = _db(settings)
         app = create_app(settings, client, db)
         async with (

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, TLSConfig
@@ -51,6 +52,32 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         api_key=settings.temporal_api_key,
         **extra,  # type: ignore[arg-type]
     )
+
+
+# How long a service that runs beside Temporal (a worker, `repatriation serve`) waits for it to
+# answer as it starts: a compose stack or a machine boots them side by side, and the server may
+# still be opening its database. One-off commands do not wait: they say in one line that it is down.
+CONNECT_PATIENCE = timedelta(seconds=60)
+
+
+async def connect_patiently(
+    settings: Settings, runtime: Runtime | None = None, patience: timedelta = CONNECT_PATIENCE
+) -> Client:
+    """:func:`connect`, tried again while the server does not answer, for ``patience`` at most."""
+    loop = asyncio.get_running_loop()
+    gives_up = loop.time() + patience.total_seconds()
+    pause = 0.2
+    while True:
+        try:
+            return await connect(settings, runtime)
+        except RuntimeError as err:  # the SDK's "Failed client connect: ..."
+            if loop.time() + pause > gives_up:
+                raise
+            get_logger(component="temporal").info(
+                "waiting for Temporal", address=settings.temporal_address, error=type(err).__name__
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 # How much lower the deployed worker's render processes' CPU priority is than its own: in a mass
@@ -209,7 +236,7 @@ async def run_worker(
     try:
         await asyncio.to_thread(deps.check_renderer)  # a broken template stops the worker here
         runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
-        client = await connect(settings, runtime)
+        client = await connect_patiently(settings, runtime)
         async with running_workers(client, deps, tuning):
             await (stop or asyncio.Event()).wait()
     finally:
