@@ -10,22 +10,28 @@ from sqlalchemy import delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.deps import Deps
+from activities.deps import Deps, RenderFailed
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
 from activities.outbox import embassy_list_notice
+from activities.paperwork import RENDER_ATTEMPTS
 from activities.profiles import parse_profile
 from activities.stuck import flag_failing
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
 from contracts.state import Role
 from database.models import Case, StuckFlag
 from documents.embassy_list import ListEntry, list_context
+from documents.errors import is_document_error
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation.logs import get_logger
 
 AWAITED_FROM_EMBASSY = ("nationality", "etd")
 STEP = "send_embassy_lists"
+
+
+class _ListUnrenderable(Exception):
+    """One embassy's list failed to render by its own fault (documents/errors.py): its type."""
 
 
 class EmbassyListActivities:
@@ -77,11 +83,13 @@ class EmbassyListActivities:
 
     @activity.defn(name=STEP)
     async def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
-        return await in_thread_heartbeating(lambda: self._send(request))
+        return await in_thread_heartbeating(lambda: self.send(request))
 
-    def _send(self, request: EmbassyListsRequest) -> list[EmbassyList]:
+    def send(self, request: EmbassyListsRequest) -> list[EmbassyList]:
+        """Make and mail the day's lists (the activity, or `repatriation embassy lists` at once)."""
         settings, day = self.deps.settings, request.list_date
         sent: list[EmbassyList] = []
+        unrenderable: dict[str, str] = {}  # nationality: the error's type
         awaiting, left_out = self._awaiting()
         self._report(left_out)
         for nationality, entries in sorted(awaiting.items()):
@@ -109,18 +117,32 @@ class EmbassyListActivities:
                     verify_url(settings.public_url, code),
                     version,
                 )
-                return self.deps.renderer().render(DocType.embassy_daily_list, context).pdf
+                try:
+                    return self.deps.renderer().render(DocType.embassy_daily_list, context).pdf
+                except RenderFailed as err:  # the templates could not be loaded
+                    raise _ListUnrenderable(err.kind) from None
+                except Exception as err:
+                    if not is_document_error(err):
+                        raise
+                    raise _ListUnrenderable(type(err).__name__) from None
 
-            ref = self.store.store(
-                case_id=None,
-                doc_type=DocType.embassy_daily_list,
-                digest=digest,
-                issued_on=day,
-                issuer=settings.organisation,
-                render=render,
-                subject=subject,
-                names=[e.case_id for e in entries],
-            )
+            try:
+                ref = self.store.store(
+                    case_id=None,
+                    doc_type=DocType.embassy_daily_list,
+                    digest=digest,
+                    issued_on=day,
+                    issuer=settings.organisation,
+                    render=render,
+                    subject=subject,
+                    names=[e.case_id for e in entries],
+                )
+            except _ListUnrenderable as err:  # the other embassies still get theirs
+                unrenderable[nationality] = str(err)
+                get_logger(case_id=None, stage="embassy").warning(
+                    "embassy list not rendered", nationality=nationality, error=str(err)
+                )
+                continue
             mailed = self._mail(
                 nationality, day.isoformat(), ref.document_id, ref.version, Path(ref.path), len(entries)
             )
@@ -135,6 +157,17 @@ class EmbassyListActivities:
             )
             get_logger(case_id=None, stage="embassy").info(
                 "embassy list", nationality=nationality, cases=len(entries)
+            )
+        if unrenderable:
+            # Retried a few times (the lists sent are not sent again), then the day's run fails,
+            # visibly, instead of holding the Schedule's next mornings behind it.
+            attempt = activity.info().attempt if activity.in_activity() else RENDER_ATTEMPTS
+            which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(unrenderable.items()))
+            raise ApplicationError(
+                f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
+                "the data is at fault; once mended, `repatriation embassy lists` sends it",
+                type="DocumentUnrenderable",
+                non_retryable=attempt >= RENDER_ATTEMPTS,
             )
         return sent
 

@@ -472,14 +472,21 @@ def cmd_embassy_lists(args: argparse.Namespace) -> int:
     """Make and mail today's consolidated lists now (the Schedule does it each morning)."""
     from datetime import UTC, datetime
 
+    from temporalio.exceptions import ApplicationError
+
     from activities.deps import Deps
     from activities.embassy_lists import EmbassyListActivities
     from contracts.messages import EmbassyListsRequest
 
     settings = _settings(args)
-    lists = EmbassyListActivities(Deps.from_settings(settings)).send_embassy_lists(
-        EmbassyListsRequest(list_date=datetime.now(UTC).date())
-    )
+    deps = Deps.from_settings(settings)
+    try:
+        lists = EmbassyListActivities(deps).send(EmbassyListsRequest(list_date=datetime.now(UTC).date()))
+    except ApplicationError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    finally:
+        deps.close()
     for item in lists:
         state = "mailed" if item.mailed else "already mailed"
         print(f"{item.nationality}: {item.cases} survivor(s), list v{item.version} {state}")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
+import pytest
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import outbox_mails
-from contracts.messages import EmbassyList
+from contracts.messages import DocType, EmbassyList
 from contracts.state import DecisionKind
 from database.models import AuditEntry, Case, Document
-from tests.conftest import SUPERVISOR, Harness, pdf_text
+from tests.conftest import ORG, SUPERVISOR, Harness, harness_for, pdf_text
 from tests.journeys import HOA, open_case, through_embassy, through_identity
+from tests.workflows.test_unrenderable import templates_with_a_mistake
 from workflows.embassy_lists import EmbassyListsWorkflow
 
 
@@ -106,3 +114,46 @@ async def test_a_case_with_invalid_data_is_left_out_and_flagged(harness: Harness
     fixed = await send_lists(h)
     assert fixed["VNM"].cases == 2 and fixed["VNM"].version == 2 and fixed["VNM"].mailed
     assert h.service.stuck_for(SUPERVISOR, reason="failing") == []
+
+
+async def test_a_list_that_cannot_render_fails_the_day_s_run_and_the_others_go(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A template error in one embassy's list: the other embassies still get theirs, and the
+    run fails for good after a few attempts (the Schedule's next mornings are not held behind
+    it). Once mended, `repatriation embassy lists` sends the missing one."""
+    broken = '{% if country == "Indonesia" %}{{ no_such_field }}{% endif %}\n'
+    templates, _ = templates_with_a_mistake(tmp_path, DocType.embassy_daily_list, broken)
+    async with harness_for(time_env, tmp_path, templates_dir=templates) as h:
+        lan = await open_case(h, 0)
+        budi = await open_case(h, 1)
+        for case_id in (lan, budi):
+            await through_identity(h, case_id)
+            await h.wait_pending(case_id, DecisionKind.nationality)
+
+        with pytest.raises(WorkflowFailureError) as failed:
+            await send_lists(h)
+        message = str(failed.value.cause.cause)  # the activity's error, under "activity task failed"
+        assert "the daily list for IDN (UndefinedError) could not be rendered (attempt 3)" in message
+        lists = [p.name for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
+        assert len(lists) == 1 and "VNM" in lists[0]
+        with h.db.reading() as s:
+            made = select(func.count()).select_from(Document).where(Document.doc_type == "embassy_daily_list")
+            assert s.scalar(made) == 1
+
+    # The command a person runs once the template is mended (here: the project's own).
+    env = {**os.environ, "REPATRIATION_DATA_DIR": str(h.settings.data_dir), "REPATRIATION_ORGANISATION": ORG}
+    env.pop("REPATRIATION_TEMPLATES_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "repatriation.cli", "embassy", "lists"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == [
+        "IDN: 1 survivor(s), list v1 mailed",
+        "VNM: 1 survivor(s), list v1 already mailed",
+    ]
