@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.exceptions import CancelledError
+
 from booking.provider import BookingProvider
 from booking.simulated import SimulatedProvider
 from database.engine import Database, database_for
+from documents.errors import is_document_error
 from documents.frames import read_frame, write_frame
 from documents.sealed import Sealer
 from repatriation.settings import Settings
@@ -44,6 +47,23 @@ class RenderFailed(RuntimeError):
     def kind(self) -> str:
         """The type of the exception the renderer raised (its message may name the survivor)."""
         return str(self).split(":", 1)[0]
+
+
+# A document that failed to render this many attempts in a row has a template or data error, not
+# a passing fault: the step fails for good and waits for a person (activities/paperwork.py,
+# activities/embassy_lists.py).
+RENDER_ATTEMPTS = 3
+
+
+def document_fault(err: BaseException) -> str | None:
+    """The type of the error if a render failed by the document's fault (a template or the data:
+    retrying the same input fails the same way), else None: the machine's fault, the render
+    process lost, or the worker stopping, all retried as any fault (documents/errors.py)."""
+    if isinstance(err, RenderFailed):
+        return err.kind
+    if isinstance(err, (RenderProcessLost, CancelledError)) or not is_document_error(err):
+        return None
+    return type(err).__name__
 
 
 class TemplatesUnusable(RuntimeError):
@@ -299,15 +319,25 @@ class Deps:
 
             try:
                 renderer = self._local.renderer = Renderer(self.settings.templates_dir)
-            except Exception as err:  # the templates (one broken, or missing): as a render process says
+            except Exception as err:
+                if not is_document_error(err):
+                    raise  # a font file, memory: retried
+                # The templates (one broken, or missing): as a render process says it.
                 raise RenderFailed(f"{type(err).__name__}: {err}") from err
         return renderer
 
     def render_pdf(self, doc_type: str, context: dict[str, Any]) -> bytes:
-        """The document as PDF bytes: in a render process when there is a pool, else here."""
+        """The document as PDF bytes: in a render process when there is a pool, else here. The
+        document's fault raises :class:`RenderFailed` either way; the machine's, as it is."""
         if self.render_pool is not None:
             return self.render_pool.render(str(doc_type), context)
-        return bytes(self.renderer().render(doc_type, context).pdf)
+        renderer = self.renderer()
+        try:
+            return bytes(renderer.render(doc_type, context).pdf)
+        except Exception as err:  # told apart as a render process tells them (documents/errors.py)
+            if isinstance(err, CancelledError) or not is_document_error(err):
+                raise
+            raise RenderFailed(f"{type(err).__name__}: {err}") from err
 
     def close(self) -> None:
         if self.render_pool is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -10,18 +11,16 @@ from sqlalchemy import delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.deps import Deps, RenderFailed
+from activities.deps import RENDER_ATTEMPTS, Deps, document_fault
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
 from activities.outbox import embassy_list_notice
-from activities.paperwork import RENDER_ATTEMPTS
 from activities.profiles import parse_profile
 from activities.stuck import flag_failing
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
 from contracts.state import Role
 from database.models import Case, StuckFlag
 from documents.embassy_list import ListEntry, list_context
-from documents.errors import is_document_error
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation.logs import get_logger
@@ -31,7 +30,13 @@ STEP = "send_embassy_lists"
 
 
 class _ListUnrenderable(Exception):
-    """One embassy's list failed to render by its own fault (documents/errors.py): its type."""
+    """One embassy's list failed to render by its own fault (activities.deps.document_fault)."""
+
+
+@dataclass
+class ListsMade:
+    sent: list[EmbassyList] = field(default_factory=list)
+    unrenderable: dict[str, str] = field(default_factory=dict)  # nationality: the error's type
 
 
 class EmbassyListActivities:
@@ -83,13 +88,26 @@ class EmbassyListActivities:
 
     @activity.defn(name=STEP)
     async def send_embassy_lists(self, request: EmbassyListsRequest) -> list[EmbassyList]:
-        return await in_thread_heartbeating(lambda: self.send(request))
+        made = await in_thread_heartbeating(lambda: self.send(request))
+        if made.unrenderable:
+            # Retried a few times (the lists sent are not sent again), then the day's run fails,
+            # visibly, instead of holding the Schedule's next mornings behind it.
+            attempt = activity.info().attempt
+            which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(made.unrenderable.items()))
+            raise ApplicationError(
+                f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
+                "the data is at fault; once mended, `repatriation embassy lists` sends it",
+                type="DocumentUnrenderable",
+                non_retryable=attempt >= RENDER_ATTEMPTS,
+            )
+        return made.sent
 
-    def send(self, request: EmbassyListsRequest) -> list[EmbassyList]:
-        """Make and mail the day's lists (the activity, or `repatriation embassy lists` at once)."""
+    def send(self, request: EmbassyListsRequest) -> ListsMade:
+        """Make and mail the day's lists (the activity, or `repatriation embassy lists` at once):
+        those sent, and the embassies whose list could not be rendered by its own fault."""
         settings, day = self.deps.settings, request.list_date
-        sent: list[EmbassyList] = []
-        unrenderable: dict[str, str] = {}  # nationality: the error's type
+        made = ListsMade()
+        sent, unrenderable = made.sent, made.unrenderable
         awaiting, left_out = self._awaiting()
         self._report(left_out)
         for nationality, entries in sorted(awaiting.items()):
@@ -118,13 +136,12 @@ class EmbassyListActivities:
                     version,
                 )
                 try:
-                    return self.deps.renderer().render(DocType.embassy_daily_list, context).pdf
-                except RenderFailed as err:  # the templates could not be loaded
-                    raise _ListUnrenderable(err.kind) from None
+                    return self.deps.render_pdf(DocType.embassy_daily_list, context)
                 except Exception as err:
-                    if not is_document_error(err):
-                        raise
-                    raise _ListUnrenderable(type(err).__name__) from None
+                    kind = document_fault(err)
+                    if kind is None:
+                        raise  # the machine's fault: retried as any
+                    raise _ListUnrenderable(kind) from None
 
             try:
                 ref = self.store.store(
@@ -158,18 +175,7 @@ class EmbassyListActivities:
             get_logger(case_id=None, stage="embassy").info(
                 "embassy list", nationality=nationality, cases=len(entries)
             )
-        if unrenderable:
-            # Retried a few times (the lists sent are not sent again), then the day's run fails,
-            # visibly, instead of holding the Schedule's next mornings behind it.
-            attempt = activity.info().attempt if activity.in_activity() else RENDER_ATTEMPTS
-            which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(unrenderable.items()))
-            raise ApplicationError(
-                f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
-                "the data is at fault; once mended, `repatriation embassy lists` sends it",
-                type="DocumentUnrenderable",
-                non_retryable=attempt >= RENDER_ATTEMPTS,
-            )
-        return sent
+        return made
 
     def _mail(
         self, nationality: str, day: str, document_id: str, version: int, path: Path, count: int

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 
-from activities.deps import Deps, RenderFailed, RenderProcessLost
+from activities.deps import RENDER_ATTEMPTS, Deps, document_fault
 from activities.profiles import load_case, parse_profile
 from contracts.messages import DOC_STAGE, RenderRequest
 from contracts.state import DocumentRef
 from documents.context import CaseMeta, build_context
-from documents.errors import is_document_error
 from documents.store import DocumentStore, input_hash
 from documents.verify import verify_url
 from repatriation import metrics
 from repatriation.logs import get_logger
-
-# A document that failed to render this many attempts in a row has a template or data error, not
-# a passing fault: the step fails for good and waits for a supervisor (journey.guarded), who
-# retries it once the data or the template is mended, or overrides it to go on without it.
-RENDER_ATTEMPTS = 3
 
 
 class PaperworkActivities:
@@ -59,14 +53,11 @@ class PaperworkActivities:
                 with metrics.timed_render(request.doc_type):
                     # In a kept-warm render process when the worker has a pool (activities.deps).
                     return self.deps.render_pdf(request.doc_type, context)
-            except (RenderProcessLost, CancelledError):
-                raise  # the machine, or the worker stopping: retried as any fault
-            except RenderFailed as err:  # a render process's account of the document's fault
-                raise unrenderable(request, err) from None
             except Exception as err:
-                if not is_document_error(err):  # documents/errors.py: a disk, a font file, memory
-                    raise
-                raise unrenderable(request, err) from None
+                kind = document_fault(err)
+                if kind is None:
+                    raise  # the machine's fault, or the worker stopping: retried as any
+                raise unrenderable(request, kind, err) from None
 
         ref = self.store.store(
             case_id=request.case_id,
@@ -82,13 +73,14 @@ class PaperworkActivities:
         return ref
 
 
-def unrenderable(request: RenderRequest, err: Exception) -> ApplicationError:
-    """A render that raised: retried a few times, then failed for good (``RENDER_ATTEMPTS``).
+def unrenderable(request: RenderRequest, kind: str, err: Exception) -> ApplicationError:
+    """A render that failed by the document's fault: retried a few times, then failed for good
+    (``RENDER_ATTEMPTS``), and the case waits for a supervisor (journey.guarded), who retries once
+    the data or the template is mended, or overrides to go on without the document.
 
     The error names the exception's type, never its text, which may quote the survivor's data:
     the message reaches the stuck view and Temporal's history. The text goes to the worker's log
     in development only (repatriation/logs.py)."""
-    kind = err.kind if isinstance(err, RenderFailed) else type(err).__name__
     attempt = activity.info().attempt
     get_logger(case_id=request.case_id, stage=DOC_STAGE[request.doc_type]).warning(
         "document not rendered", doc_type=request.doc_type, error_type=kind, attempt=attempt, exc_info=err

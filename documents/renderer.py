@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import qrcode
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta, select_autoescape
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 from weasyprint import CSS, HTML
@@ -112,10 +112,15 @@ class Renderer:
         # Fail at start-up, not in the middle of a case, when a template is missing or broken:
         # one per document type, and every other in the folder (base.html, which they extend,
         # is compiled only when a document is rendered otherwise).
-        for doc_type in DocType:
-            self.env.get_template(self.template_name(doc_type))
-        for name in self.env.list_templates(extensions=["html"]):
+        names = {self.template_name(doc_type) for doc_type in DocType}
+        names |= set(self.env.list_templates(extensions=["html"]))
+        for name in sorted(names):
             self.env.get_template(name)
+            # What it extends or includes, which Jinja would look for only when rendering.
+            source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+            for referenced in meta.find_referenced_templates(self.env.parse(source)):
+                if referenced is not None:
+                    self.env.get_template(referenced)
         _warn_if_slow_subsetting()
         self.font_config = FontConfiguration()
         self._url_fetcher = URLFetcher(allowed_protocols={"data"})
@@ -245,9 +250,10 @@ def serve_renders(nice: int = 0, templates_dir: str | None = None) -> None:
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     try:
         renderer = Renderer(Path(templates_dir)) if templates_dir else get_renderer()
-    except Exception as err:  # noqa: BLE001 - the templates: said instead of "ready", and shown
-        logging.getLogger(__name__).exception("the document templates could not be loaded")
-        write_frame(sink, ("broken", f"{type(err).__name__}: {err}"))
+    except Exception as err:  # noqa: BLE001 - shown; the templates' fault said instead of "ready"
+        logging.getLogger(__name__).exception("the renderer could not start")
+        if is_document_error(err):  # else (a font file, memory) the process ends: tried again
+            write_frame(sink, ("broken", f"{type(err).__name__}: {err}"))
         return
     collector = CollectBetweenDocuments()
     write_frame(sink, ("ready", os.getpid()))

@@ -472,8 +472,6 @@ def cmd_embassy_lists(args: argparse.Namespace) -> int:
     """Make and mail today's consolidated lists now (the Schedule does it each morning)."""
     from datetime import UTC, datetime
 
-    from temporalio.exceptions import ApplicationError
-
     from activities.deps import Deps
     from activities.embassy_lists import EmbassyListActivities
     from contracts.messages import EmbassyListsRequest
@@ -481,18 +479,20 @@ def cmd_embassy_lists(args: argparse.Namespace) -> int:
     settings = _settings(args)
     deps = Deps.from_settings(settings)
     try:
-        lists = EmbassyListActivities(deps).send(EmbassyListsRequest(list_date=datetime.now(UTC).date()))
-    except ApplicationError as err:
-        print(f"error: {err.message}", file=sys.stderr)
-        return 1
+        made = EmbassyListActivities(deps).send(EmbassyListsRequest(list_date=datetime.now(UTC).date()))
     finally:
         deps.close()
-    for item in lists:
+    for item in made.sent:
         state = "mailed" if item.mailed else "already mailed"
         print(f"{item.nationality}: {item.cases} survivor(s), list v{item.version} {state}")
-    if not lists:
+    for nationality, kind in sorted(made.unrenderable.items()):
+        print(
+            f"error: {nationality}: the list could not be rendered ({kind}): the template or the data",
+            file=sys.stderr,
+        )
+    if not made.sent and not made.unrenderable:
         print("no survivor is awaiting an embassy")
-    return 0
+    return 1 if made.unrenderable else 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:

@@ -182,6 +182,7 @@ async def embedded_stack(
         else:
             client = await wait_for_temporal(settings, None)
         deps = Deps.from_settings(settings)
+        await asyncio.to_thread(deps.check_renderer)  # a broken template stops the stack here
         ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
         async with (
             housekeeping(client, deps.db, settings),

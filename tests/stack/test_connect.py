@@ -34,7 +34,11 @@ async def test_a_service_waits_for_a_temporal_that_is_still_starting(tmp_path: P
         assert (await client.workflow_service.get_system_info(GetSystemInfoRequest())).server_version
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
 
 
 async def test_the_wait_has_an_end(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.deps import RENDER_ATTEMPTS
 from activities.outbox import outbox_mails
 from contracts.messages import DocType, EmbassyList
 from contracts.state import DecisionKind
@@ -131,10 +132,17 @@ async def test_a_list_that_cannot_render_fails_the_day_s_run_and_the_others_go(
             await through_identity(h, case_id)
             await h.wait_pending(case_id, DecisionKind.nationality)
 
+        run_id = f"lists-{uuid.uuid4()}"
         with pytest.raises(WorkflowFailureError) as failed:
-            await send_lists(h)
+            await h.env.client.execute_workflow(
+                EmbassyListsWorkflow.run, id=run_id, task_queue=h.settings.task_queue
+            )
         message = str(failed.value.cause.cause)  # the activity's error, under "activity task failed"
         assert "the daily list for IDN (UndefinedError) could not be rendered (attempt 3)" in message
+        # Really tried three times (RENDER_ATTEMPTS), not failed for good at once.
+        history = await h.env.client.get_workflow_handle(run_id).fetch_history()
+        started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
+        assert [e.activity_task_started_event_attributes.attempt for e in started] == [RENDER_ATTEMPTS]
         lists = [p.name for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
         assert len(lists) == 1 and "VNM" in lists[0]
         with h.db.reading() as s:

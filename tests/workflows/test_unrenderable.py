@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.deps import Deps, RenderProcessLost
-from activities.paperwork import RENDER_ATTEMPTS, PaperworkActivities
+from activities.deps import RENDER_ATTEMPTS, Deps, RenderProcessLost
+from activities.paperwork import PaperworkActivities
 from contracts.messages import DocType, RenderRequest
 from contracts.state import DecisionKind
 from database.models import Document
@@ -125,15 +125,26 @@ async def test_a_render_error_is_retried_then_fails_for_good(
         deps.db.dispose()
 
 
-@pytest.mark.parametrize("template", ["itinerary.html", "base.html"])
+@pytest.mark.parametrize(
+    ("template", "kind"),
+    [
+        ("itinerary.html", "TemplateSyntaxError"),
+        ("base.html", "TemplateSyntaxError"),
+        ("base.html", "TemplateNotFound"),
+    ],
+    ids=["a document's own", "the base it extends", "the base missing"],
+)
 def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(
-    tmp_path: Path, template: str
+    tmp_path: Path, template: str, kind: str
 ) -> None:
     """Not a failure of every document later: the worker refuses to start, in one line. (It
     checks before it connects to Temporal, so no server is needed here.) base.html, which every
     document extends, is checked as well as the documents' own."""
     templates, _ = templates_with_a_mistake(tmp_path, DocType.itinerary)
-    (templates / template).write_text("{% if %}\n", encoding="utf-8")
+    if kind == "TemplateNotFound":
+        (templates / template).unlink()
+    else:
+        (templates / template).write_text("{% if %}\n", encoding="utf-8")
     env = {
         **os.environ,
         "REPATRIATION_DATA_DIR": str(tmp_path / "var"),
@@ -145,7 +156,7 @@ def test_a_template_that_does_not_compile_stops_the_worker_as_it_starts(
     )
     assert done.returncode == 3, done.stderr
     assert f"error: the document templates in {templates} could not be loaded" in done.stderr
-    assert "TemplateSyntaxError" in done.stderr
+    assert kind in done.stderr
 
 
 async def test_a_render_process_lost_is_retried_however_many_attempts(
