@@ -35,6 +35,25 @@ def stuck(h: Harness, **filters: str) -> list[tuple[str, str]]:
     return [(i.case_id, i.reason) for i in h.service.stuck_for(BOSS, **filters)]
 
 
+def set_profile(h: Harness, case_id: str, profile: dict[str, object]) -> None:
+    """Write the case's stored profile directly (a faulty import breaking it, a person fixing it)."""
+    with h.db.session() as s:
+        s.get(Case, case_id).profile = profile  # type: ignore[union-attr]
+
+
+def broken(profile: dict[str, object]) -> dict[str, object]:
+    return {**profile, "date_of_birth": "not a date"}
+
+
+async def opened_with_its_consent_form(h: Harness, index: int) -> tuple[str, dict[str, object]]:
+    """A case waiting for its identity attestation, its consent form made; its profile as stored."""
+    request = open_request(person(index), None)
+    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
+    await h.wait_pending(case_id, DecisionKind.identity_attestation)
+    await h.wait_document(case_id, "intake_consent")
+    return case_id, request.survivor.model_dump(mode="json")
+
+
 async def test_overdue_decision_is_listed_then_extended(isolated_harness: Harness) -> None:
     h = isolated_harness
     case_id = await open_case(h, 0)
@@ -101,7 +120,7 @@ async def test_step_failed_for_good_waits_for_a_person(harness: Harness) -> None
     # A second case whose stored profile is broken (as if written by a faulty import).
     start = h.service._case_start(opened.case_id, "x", request.survivor, datetime.now(UTC).date())
     broken_id = "00000000-0000-4000-8000-0000000b0bad"
-    profile = {**request.survivor.model_dump(mode="json"), "date_of_birth": "not a date"}
+    profile = broken(request.survivor.model_dump(mode="json"))
     now = datetime.now(UTC)
     with h.db.session() as s:
         s.add(
@@ -156,13 +175,8 @@ async def test_a_closure_step_failed_for_good_waits_for_a_retry(harness: Harness
     and the case's workflow task failed for ever; a repatriated case's outcome was already set,
     so the retry was refused as "closed".)"""
     h = harness
-    request = open_request(person(2), None)
-    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
-    await h.wait_pending(case_id, DecisionKind.identity_attestation)
-    await h.wait_document(case_id, "intake_consent")
-    good = request.survivor.model_dump(mode="json")
-    with h.db.session() as s:  # a faulty import breaks the stored profile
-        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}
+    case_id, good = await opened_with_its_consent_form(h, 2)
+    set_profile(h, case_id, broken(good))  # a faulty import breaks the stored profile
     await h.service.decide(case_id, DecisionKind.consent_withdrawal, {"reason": "changed mind"}, CASEWORKER)
     state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
     assert state.blocked is not None and state.blocked.step == "render closure_report"
@@ -172,8 +186,7 @@ async def test_a_closure_step_failed_for_good_waits_for_a_retry(harness: Harness
     with pytest.raises(Rejected, match="closing"):  # no decision is taken meanwhile
         await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
 
-    with h.db.session() as s:  # a person fixes the data
-        s.get(Case, case_id).profile = good
+    set_profile(h, case_id, good)  # a person fixes the data
     await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
     state = await h.handle(case_id).result()  # the read model is written before the workflow ends
     assert state.outcome == Outcome.withdrawn and state.blocked is None
@@ -193,8 +206,7 @@ async def test_a_returned_survivor_s_closure_report_failed_for_good_is_retried(h
     await book_first_flight(h, case_id)
     await h.service.decide(case_id, DecisionKind.departure, {}, CASEWORKER)
     good = request.survivor.model_dump(mode="json")
-    with h.db.session() as s:
-        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}
+    set_profile(h, case_id, broken(good))
     await h.service.decide(case_id, DecisionKind.arrival, {"reception_organisation": "IOM"}, CASEWORKER)
     state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the closure's failed step")
     assert state.blocked is not None and state.blocked.stage == "closed"
@@ -206,8 +218,7 @@ async def test_a_returned_survivor_s_closure_report_failed_for_good_is_retried(h
             why = {"action": action, "justification": "report still missing"}
             await h.service.intervene(case_id, why, SUPERVISOR)
 
-    with h.db.session() as s:
-        s.get(Case, case_id).profile = good
+    set_profile(h, case_id, good)
     await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
     state = await h.handle(case_id).result()  # the read model is written before the workflow ends
     assert state.outcome == Outcome.repatriated and state.blocked is None
@@ -306,17 +317,11 @@ async def test_a_cost_estimate_failed_for_good_waits_for_a_person(harness: Harne
     as for any step failed for good, instead of its workflow failing; a retry after the fix
     carries it on to the funding decision."""
     h = harness
-    request = open_request(person(0), None)
-    case_id = (await h.service.open_case(request, CASEWORKER)).case_id
-    await h.wait_pending(case_id, DecisionKind.identity_attestation)
-    await h.wait_document(case_id, "intake_consent")
-    good = request.survivor.model_dump(mode="json")
-    with h.db.session() as s:
-        s.get(Case, case_id).profile = {**good, "date_of_birth": "not a date"}  # type: ignore[union-attr]
+    case_id, good = await opened_with_its_consent_form(h, 0)
+    set_profile(h, case_id, broken(good))
     await h.service.decide(case_id, DecisionKind.identity_attestation, {"verified": True}, CASEWORKER)
     await h.wait_for(case_id, lambda s: s.blocked is not None, "a step failed for good")
-    with h.db.session() as s:  # a person fixes the data
-        s.get(Case, case_id).profile = good  # type: ignore[union-attr]
+    set_profile(h, case_id, good)  # a person fixes the data
     await h.service.intervene(case_id, {"action": "retry", "justification": "profile restored"}, SUPERVISOR)
     state = await h.wait_pending(case_id, DecisionKind.funding)
     assert state.estimate is not None and state.estimate.total > 0
