@@ -8,6 +8,11 @@ mail goes once per request; a case already named in an earlier request is answer
 one, never named twice. A request stored but not yet mailed is judged again on a retry: a case
 closed or closing meanwhile (consent withdrawn) is left out, in a new version of the request,
 so nothing goes to the embassy about a survivor who no longer consents.
+
+A request that cannot be rendered (a template, or one survivor's data, at fault) is retried a
+few times like any document (``RENDER_ATTEMPTS``), then goes without the survivors whose data it
+cannot render: each of them, or every case in the batch when the template is at fault, is
+answered as failed and waits for a supervisor. The batcher itself never fails for it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.orm import defer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.deps import Deps
+from activities.deps import RENDER_ATTEMPTS, Deps, document_fault
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import already_sent, recipient, send_once
 from activities.outbox import embassy_request_notice
@@ -43,6 +48,13 @@ from documents.verify import verify_url
 from repatriation.logs import get_logger
 from workflows.calls import FIRST
 from workflows.embassy_requests import EmbassyRequestsWorkflow
+
+
+def _unrenderable(kind: str) -> str:
+    return (
+        f"the embassy request could not be rendered with this case in it ({kind}, attempt "
+        f"{RENDER_ATTEMPTS}): a template or the case's data is at fault; mend it, then retry"
+    )
 
 
 def batcher_id(task_queue: str, nationality: str, organisation: str) -> str:
@@ -171,7 +183,7 @@ class EmbassyRequestActivities:
                 # The draft names someone who may no longer be named: it goes, file and all, so
                 # that nobody (a liaison reading the documents of a case it names) reads it.
                 self._discard_draft(existing)
-            existing = self._store(batch, entries, result.sent) if entries else None
+            existing = self._store_renderable(batch, entries, result) if entries else None
         if existing is None:
             return result
         result.document = ref_of(existing)
@@ -188,6 +200,74 @@ class EmbassyRequestActivities:
             skipped=len(result.skipped),
         )
         return result
+
+    def _store_renderable(
+        self, batch: EmbassyRequestBatch, entries: list[RequestEntry], result: EmbassyRequestResult
+    ) -> Document | None:
+        """The request stored, naming ``entries`` (one for each case in ``result.sent``, in order).
+
+        Rendering that fails by the document's fault is retried as any fault until the last of
+        ``RENDER_ATTEMPTS``; then each survivor is tried in a request of their own, and those
+        whose data cannot be rendered are left out, failed, each waiting for a supervisor. When
+        none renders alone, the template is at fault: every case in the batch fails. The errors
+        name the exception's type, never its text, which may quote a survivor."""
+        log = get_logger(request=batch.request_reference, stage="embassy")
+        try:
+            return self._store(batch, entries, result.sent)
+        except Exception as err:
+            kind = document_fault(err)
+            if kind is None:
+                raise  # the machine's fault, or the worker stopping: retried as any
+            attempt = activity.info().attempt
+            log.warning("embassy request not rendered", error_type=kind, attempt=attempt, exc_info=err)
+            if attempt < RENDER_ATTEMPTS:
+                raise ApplicationError(
+                    f"the embassy request could not be rendered ({kind}, attempt {attempt})",
+                    type="DocumentUnrenderable",
+                ) from None
+        named = dict(zip(result.sent, entries, strict=True))
+        alone = {case_id: self._fault_alone(batch, entry) for case_id, entry in named.items()}
+        faults = {case_id: fault for case_id, fault in alone.items() if fault}
+        if len(faults) == len(named):
+            faults = {case_id: kind for case_id in named}  # none renders alone: the template's fault
+        for case_id, fault in faults.items():
+            del named[case_id]
+            result.failed[case_id] = _unrenderable(fault)
+        log.warning("embassy request left out the cases it cannot render", left_out=len(faults))
+        if named:
+            try:
+                result.sent = list(named)
+                return self._store(batch, list(named.values()), result.sent)
+            except Exception as again:
+                kind = document_fault(again)
+                if kind is None:
+                    raise
+                # Each renders alone but not together: the template's fault after all.
+                result.failed.update({case_id: _unrenderable(kind) for case_id in named})
+        result.sent = []
+        return None
+
+    def _fault_alone(self, batch: EmbassyRequestBatch, entry: RequestEntry) -> str | None:
+        """The type of the error if a request naming this survivor alone cannot render either."""
+        settings = self.deps.settings
+        code = "TRIAL-ONLY"
+        context = request_context(
+            batch.request_reference,
+            batch.nationality,
+            batch.issued_on,
+            [entry],
+            settings.organisation,
+            code,
+            verify_url(settings.public_url, code),
+        )
+        try:
+            self.deps.render_pdf(DocType.embassy_request, context)
+        except Exception as err:
+            kind = document_fault(err)
+            if kind is None:
+                raise
+            return kind
+        return None
 
     def _discard_draft(self, draft: Document) -> None:
         """A request stored but never mailed, and now not to be: its row, the cases it names and

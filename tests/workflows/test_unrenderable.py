@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import RENDER_ATTEMPTS, Deps, RenderProcessLost
+from activities.embassy_requests import EmbassyRequestActivities
 from activities.paperwork import PaperworkActivities
-from contracts.messages import DocType, RenderRequest
+from contracts.messages import DocType, EmbassyRequestBatch, RenderRequest
 from contracts.state import DecisionKind
-from database.models import Document
+from database.models import Document, DocumentCase
 from documents.renderer import TEMPLATES_DIR
-from tests.conftest import SUPERVISOR, harness_for, make_settings
-from tests.journeys import open_case, person, through_identity
+from tests.conftest import ORG, SUPERVISOR, Harness, harness_for, make_settings
+from tests.journeys import HOA, open_case, person, through_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "<p>{{ no_such_field }}</p>\n"  # a customised template naming a field that does not exist
@@ -188,3 +190,104 @@ async def test_a_render_process_lost_is_retried_however_many_attempts(
     finally:
         deps.close()
         deps.db.dispose()
+
+
+# The consolidated request to an embassy: one survivor's row fails (Hoa's family name, Tran).
+ONE_ROW = (
+    '{% for row in rows %}{% if row.family_name == "Tran" %}{{ {}[row.given_names] }}{% endif %}'
+    "{% endfor %}\n"
+)
+
+
+async def queued_for_the_embassy(h: Harness, *cases: dict) -> list[str]:  # noqa: ANN001
+    ids = [await open_case(h, 0, **changes) for changes in cases]
+    for case_id in ids:
+        await through_identity(h, case_id)
+    for case_id in ids:
+        await h.wait_for(case_id, lambda s: any(e.event == "queued" for e in s.history), "queued")
+    return ids
+
+
+def embassy_requests_of(db) -> list[Document]:  # noqa: ANN001
+    with db.session() as s:
+        return list(s.scalars(select(Document).where(Document.doc_type == DocType.embassy_request.value)))
+
+
+@pytest.mark.parametrize(
+    ("line", "fails"), [(BROKEN, "both"), (ONE_ROW, "hoa")], ids=["the template", "one survivor's data"]
+)
+async def test_an_embassy_request_that_cannot_render_goes_without_whom_it_cannot_name(
+    time_env: WorkflowEnvironment, tmp_path: Path, line: str, fails: str
+) -> None:
+    """The batcher's activity: retried ``RENDER_ATTEMPTS`` times, then the request goes without
+    the survivors it cannot render (every one, when the template is at fault), each answered as
+    failed, so that their cases wait for a supervisor; the batcher never fails for it."""
+    templates, _ = templates_with_a_mistake(tmp_path, DocType.embassy_request, line)
+    quiet = {"embassy_request_window_seconds": 600, "embassy_request_quiet_seconds": 600}
+    async with harness_for(time_env, tmp_path, **quiet) as h:
+        lan, hoa = await queued_for_the_embassy(h, {}, HOA)
+        deps = Deps.from_settings(make_settings(tmp_path, templates_dir=templates, **quiet))
+        try:
+            batch = EmbassyRequestBatch(
+                request_reference="REQ-VNM-UNRENDERABLE-1",
+                nationality="VNM",
+                organisation=ORG,
+                issued_on=date.today(),
+                case_ids=[lan, hoa],
+            )
+            env = ActivityEnvironment()
+            for attempt in range(1, RENDER_ATTEMPTS):
+                env.info = dataclasses.replace(env.info, attempt=attempt)
+                with pytest.raises(ApplicationError) as raised:
+                    await env.run(EmbassyRequestActivities(deps).send_embassy_request, batch)
+                assert raised.value.type == "DocumentUnrenderable" and not raised.value.non_retryable
+                assert f"(UndefinedError, attempt {attempt})" in raised.value.message
+                assert embassy_requests_of(h.db) == []  # nothing half-written
+
+            env.info = dataclasses.replace(env.info, attempt=RENDER_ATTEMPTS)
+            result = await env.run(EmbassyRequestActivities(deps).send_embassy_request, batch)
+        finally:
+            deps.close()
+            deps.db.dispose()
+
+        failed = {lan, hoa} if fails == "both" else {hoa}
+        assert set(result.failed) == failed and set(result.sent) == {lan, hoa} - failed
+        for reason in result.failed.values():
+            assert f"(UndefinedError, attempt {RENDER_ATTEMPTS})" in reason and "then retry" in reason
+            assert "Thi Hoa" not in reason and "Tran" not in reason  # the type, never the text
+        stored = embassy_requests_of(h.db)
+        if fails == "both":
+            assert stored == [] and result.document is None and not result.mailed
+        else:
+            (request,) = stored
+            assert result.document.document_id == request.id and result.mailed
+            with h.db.session() as s:
+                assert set(s.scalars(select(DocumentCase.case_id))) == {lan}
+
+
+async def test_cases_left_out_of_an_unrenderable_request_wait_for_a_supervisor(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The whole way: the request's template is broken, so the case's embassy step fails for
+    good after ``RENDER_ATTEMPTS`` and it is listed as failed (not retried for ever); the
+    template mended, a supervisor's retry sends it in the next request."""
+    templates, good = templates_with_a_mistake(tmp_path, DocType.embassy_request)
+    async with harness_for(
+        time_env, tmp_path, templates_dir=templates, embassy_request_window_seconds=3
+    ) as h:
+        case_id = await open_case(h, 0)
+        await through_identity(h, case_id)
+        state = await h.wait_for(case_id, lambda s: s.blocked is not None, "the request step blocked")
+        assert state.blocked.step == "embassy request"
+        assert f"(UndefinedError, attempt {RENDER_ATTEMPTS})" in state.blocked.error
+        assert embassy_requests_of(h.db) == []
+        await h.wait_stuck(SUPERVISOR, [(case_id, "failed")])
+
+        (templates / f"{DocType.embassy_request.value}.html").write_text(good, encoding="utf-8")
+        retry = {"action": "retry", "justification": "template mended"}
+        await h.service.intervene(case_id, retry, SUPERVISOR)
+        state = await h.wait_pending(case_id, DecisionKind.nationality)
+        assert state.blocked is None
+        (request,) = embassy_requests_of(h.db)
+        with h.db.session() as s:
+            assert list(s.scalars(select(DocumentCase.case_id))) == [case_id]
