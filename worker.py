@@ -14,7 +14,7 @@ from activities.deps import TemplatesUnusable
 from database.migrate import MigrationError
 from repatriation.logs import configure_logging, get_logger
 from repatriation.ops import load_settings
-from repatriation.temporal import run_worker
+from repatriation.temporal import TemporalUnreachable, run_worker
 
 
 def main() -> None:
@@ -33,6 +33,9 @@ def main() -> None:
     except (MigrationError, TemplatesUnusable) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
+    except TemporalUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(6)
 
 
 if __name__ == "__main__":

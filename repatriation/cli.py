@@ -810,10 +810,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {err}", file=sys.stderr)
         code = 3
     except Exception as err:
-        if not _database_down(err):
+        from repatriation.temporal import TemporalUnreachable  # loaded by then: a service waited
+
+        if isinstance(err, TemporalUnreachable):
+            print(f"error: {err}", file=sys.stderr)
+            code = 6
+        elif _database_down(err):
+            print(f"error: {_database_says(settings, err)}", file=sys.stderr)
+            code = 5
+        else:
             raise
-        print(f"error: {_database_says(settings, err)}", file=sys.stderr)
-        code = 5
     # Leave without interpreter finalisation: the Temporal client's native runtime can still be
     # calling into Python from its own threads at that point (a crash at exit, not in the work).
     sys.stdout.flush()

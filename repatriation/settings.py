@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    temporal_connect_seconds: float = Field(
+        60,
+        gt=0,
+        description="How long a worker or `repatriation serve` waits for Temporal to answer as it starts.",
+    )
     task_queue: str = "repatriation"
     paperwork_task_queue: str | None = Field(
         None, description="Task queue of the render activities; default: the task queue + '-paperwork'."

@@ -54,16 +54,22 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     )
 
 
-# How long a service that runs beside Temporal (a worker, `repatriation serve`) waits for it to
-# answer as it starts: a compose stack or a machine boots them side by side, and the server may
-# still be opening its database. One-off commands do not wait: they say in one line that it is down.
-CONNECT_PATIENCE = timedelta(seconds=60)
+class TemporalUnreachable(RuntimeError):
+    """Temporal did not answer a service starting beside it within its patience
+    (``Settings.temporal_connect_seconds``): said in one line, exit status 6."""
 
 
 async def connect_patiently(
-    settings: Settings, runtime: Runtime | None = None, patience: timedelta = CONNECT_PATIENCE
+    settings: Settings, runtime: Runtime | None = None, patience: timedelta | None = None
 ) -> Client:
-    """:func:`connect`, tried again while the server does not answer, for ``patience`` at most."""
+    """:func:`connect`, tried again while the server does not answer, for ``patience`` at most
+    (default: ``settings.temporal_connect_seconds``).
+
+    A service that runs beside Temporal (a worker, `repatriation serve`) waits so as it starts: a
+    compose stack or a machine boots them side by side, and the server may still be opening its
+    database. One-off commands do not wait: they say in one line that it is down."""
+    if patience is None:
+        patience = timedelta(seconds=settings.temporal_connect_seconds)
     loop = asyncio.get_running_loop()
     gives_up = loop.time() + patience.total_seconds()
     pause = 0.2
@@ -72,12 +78,35 @@ async def connect_patiently(
             return await connect(settings, runtime)
         except RuntimeError as err:  # the SDK's "Failed client connect: ..."
             if loop.time() + pause > gives_up:
-                raise
+                raise TemporalUnreachable(
+                    f"Temporal did not answer at {settings.temporal_address} within "
+                    f"{patience.total_seconds():g} s ({err}); is it running, and is "
+                    "REPATRIATION_TEMPORAL_ADDRESS right?"
+                ) from err
             get_logger(component="temporal").info(
                 "waiting for Temporal", address=settings.temporal_address, error=type(err).__name__
             )
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+async def connect_unless_stopped(
+    settings: Settings, stop: asyncio.Event, runtime: Runtime | None = None
+) -> Client | None:
+    """:func:`connect_patiently`, given up at once (None) when ``stop`` is set meanwhile: a
+    service told to stop (SIGTERM from compose or systemd) while it waits for Temporal stops."""
+    connecting = asyncio.ensure_future(connect_patiently(settings, runtime))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if connecting.done():
+        return connecting.result()
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    return None
 
 
 # How much lower the deployed worker's render processes' CPU priority is than its own: in a mass
@@ -236,9 +265,12 @@ async def run_worker(
     try:
         await asyncio.to_thread(deps.check_renderer)  # a broken template stops the worker here
         runtime = metrics.start_worker_metrics(settings.metrics_address) if settings.metrics_address else None
-        client = await connect_patiently(settings, runtime)
+        stop = stop or asyncio.Event()
+        client = await connect_unless_stopped(settings, stop, runtime)
+        if client is None:
+            return  # told to stop before Temporal answered
         async with running_workers(client, deps, tuning):
-            await (stop or asyncio.Event()).wait()
+            await stop.wait()
     finally:
         deps.close()
 
