@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import structlog
 from sqlalchemy import func, select
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import RENDER_ATTEMPTS
@@ -22,7 +25,7 @@ from database.models import AuditEntry, Case, Document
 from tests.conftest import ORG, SUPERVISOR, Harness, harness_for, pdf_text
 from tests.journeys import HOA, open_case, through_embassy, through_identity
 from tests.workflows.test_unrenderable import templates_with_a_mistake
-from workflows.embassy_lists import EmbassyListsWorkflow
+from workflows.embassy_lists import GIVES_UP_AFTER, EmbassyListsWorkflow
 
 
 async def send_lists(h: Harness) -> dict[str, EmbassyList]:
@@ -165,3 +168,43 @@ async def test_a_list_that_cannot_render_fails_the_day_s_run_and_the_others_go(
         "IDN: 1 survivor(s), list v1 mailed",
         "VNM: 1 survivor(s), list v1 already mailed",
     ]
+
+
+async def test_a_run_that_cannot_mail_gives_up_before_the_next_morning(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The mail cannot go all day (here: the outbox unwritable; a relay down is the same to the
+    activity, a fault of the machine, retried): the morning's run is retried, then gives up
+    within GIVES_UP_AFTER, so that the Schedule, which skips a run while the last still goes,
+    starts the next morning's."""
+    async with harness_for(time_env, tmp_path) as h:
+        case_id = await open_case(h, 0)
+        await through_identity(h, case_id)
+        await h.wait_pending(case_id, DecisionKind.nationality)
+        outbox = h.settings.outbox_dir
+        shutil.rmtree(outbox)
+        outbox.write_text("not a folder")  # every mail's write fails: FileExistsError
+        try:
+            run_id = f"lists-{uuid.uuid4()}"
+            with pytest.raises(WorkflowFailureError) as failed:
+                await h.env.client.execute_workflow(
+                    EmbassyListsWorkflow.run, id=run_id, task_queue=h.settings.task_queue
+                )
+        finally:
+            outbox.unlink()
+        activity_failed = failed.value.cause
+        # Failed because retrying would outlast GIVES_UP_AFTER, with the last attempt's error.
+        assert isinstance(activity_failed, ActivityError)
+        assert activity_failed.retry_state == RetryState.TIMEOUT
+        assert isinstance(activity_failed.cause, ApplicationError)
+        assert activity_failed.cause.type == "FileExistsError"
+        history = await h.env.client.get_workflow_handle(run_id).fetch_history()
+        (scheduled,) = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+        attributes = scheduled.activity_task_scheduled_event_attributes
+        assert attributes.schedule_to_close_timeout.ToTimedelta() == GIVES_UP_AFTER
+        (ended,) = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
+        tried_for = ended.event_time.ToDatetime() - scheduled.event_time.ToDatetime()
+        assert timedelta(hours=1) < tried_for <= GIVES_UP_AFTER  # retried, and over before the next morning
+        # Retried all along, as any fault of the machine (not failed for good as a document's is).
+        (started,) = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
+        assert started.activity_task_started_event_attributes.attempt > RENDER_ATTEMPTS
