@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import RENDER_ATTEMPTS, Deps, document_fault
 from activities.heartbeats import in_thread_heartbeating
 from activities.notices import recipient, send_once
-from activities.outbox import embassy_list_notice
+from activities.outbox import embassy_list_notice, lists_unrenderable_notice
 from activities.profiles import parse_profile
 from activities.stuck import flag_failing
 from contracts.messages import DocType, EmbassyList, EmbassyListsRequest
@@ -94,6 +95,8 @@ class EmbassyListActivities:
             # visibly, instead of holding the Schedule's next mornings behind it.
             attempt = activity.info().attempt
             which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(made.unrenderable.items()))
+            if attempt >= RENDER_ATTEMPTS:  # for good: the supervisors are told, not left to look
+                await asyncio.to_thread(self._tell_supervisors, request.list_date.isoformat(), which)
             raise ApplicationError(
                 f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
                 "the data is at fault; once mended, `repatriation embassy lists` sends it",
@@ -176,6 +179,26 @@ class EmbassyListActivities:
                 "embassy list", nationality=nationality, cases=len(entries)
             )
         return made
+
+    def _tell_supervisors(self, day: str, which: str) -> None:
+        """Mail the supervisors, once a day, which embassies' lists could not be rendered (the
+        embassies and the errors' types only: nothing about a survivor)."""
+        send_once(
+            self.deps,
+            notice_id=lists_unrenderable_notice(day),
+            kind="lists_unrenderable",
+            case_id=lists_unrenderable_notice(day),
+            to=recipient(self.deps.settings, Role.supervisor, ""),
+            subject=f"Daily embassy lists of {day} not sent: {which}",
+            body=(
+                f"The daily list for {which} could not be rendered on {day}, after {RENDER_ATTEMPTS} "
+                "attempts: a document template or a case's data is at fault (the worker's log names "
+                "the template). The other embassies' lists went. Once it is mended, run "
+                "`repatriation embassy lists` to send the missing list; tomorrow morning's run "
+                "tries again."
+            ),
+            attachments=[],
+        )
 
     def _mail(
         self, nationality: str, day: str, document_id: str, version: int, path: Path, count: int

@@ -71,6 +71,11 @@ def embassy_request_notice(reference: str) -> str:
     return f"embassy-request:{reference}"
 
 
+def lists_unrenderable_notice(day: str) -> str:
+    """The notice id of the supervisors' mail that a day's lists could not all be rendered."""
+    return f"lists-unrenderable:{day}"
+
+
 def embassy_list_notice(nationality: str, day: str, version: int) -> str:
     """The notice id of an embassy's daily list, version by version (activities/embassy_lists.py)."""
     return f"list:{nationality}:{day}:v{version}"

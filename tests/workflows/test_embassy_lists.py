@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import RENDER_ATTEMPTS
-from activities.outbox import outbox_mails
+from activities.outbox import open_mail, outbox_mails
 from contracts.messages import DocType, EmbassyList
 from contracts.state import DecisionKind
 from database.models import AuditEntry, Case, Document
@@ -148,6 +148,12 @@ async def test_a_list_that_cannot_render_fails_the_day_s_run_and_the_others_go(
         assert [e.activity_task_started_event_attributes.attempt for e in started] == [RENDER_ATTEMPTS]
         lists = [p.name for p in outbox_mails(h.settings.outbox_dir) if p.name.startswith("list-")]
         assert len(lists) == 1 and "VNM" in lists[0]
+        # The supervisors are told, once, which list did not go and what to do; nothing about a survivor.
+        mails = [open_mail(h.deps.sealer, p) for p in outbox_mails(h.settings.outbox_dir)]
+        (told,) = [m for m in mails if m["To"] == h.settings.supervisors_email]
+        assert told["Subject"].endswith("not sent: IDN (UndefinedError)")
+        body = told.get_content()
+        assert "`repatriation embassy lists`" in body and "Budi" not in body and "Lan" not in body
         with h.db.reading() as s:
             made = select(func.count()).select_from(Document).where(Document.doc_type == "embassy_daily_list")
             assert s.scalar(made) == 1
