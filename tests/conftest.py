@@ -56,8 +56,8 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+@contextlib.asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -67,6 +67,20 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with time_skipping_server() as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test: the session's does not skip time while another
+    test's activity is still out, so a test that needs hours of retries skipped has its own."""
+    async with time_skipping_server() as env:
+        yield env
 
 
 @pytest_asyncio.fixture(scope="session")

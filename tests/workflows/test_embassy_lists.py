@@ -177,13 +177,13 @@ async def test_a_list_that_cannot_render_fails_the_day_s_run_and_the_others_go(
 
 
 async def test_a_run_that_cannot_mail_gives_up_before_the_next_morning(
-    time_env: WorkflowEnvironment, tmp_path: Path
+    own_time_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """The mail cannot go all day (here: the outbox unwritable; a relay down is the same to the
     activity, a fault of the machine, retried): the morning's run is retried, then gives up
     within GIVES_UP_AFTER, so that the Schedule, which skips a run while the last still goes,
-    starts the next morning's."""
-    async with harness_for(time_env, tmp_path) as h:
+    starts the next morning's. (Twenty hours of retries skipped: on a server of its own.)"""
+    async with harness_for(own_time_env, tmp_path) as h:
         case_id = await open_case(h, 0)
         await through_identity(h, case_id)
         await h.wait_pending(case_id, DecisionKind.nationality)
