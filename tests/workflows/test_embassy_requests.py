@@ -305,7 +305,7 @@ async def test_sending_again_names_no_one_twice_and_mails_once(harness: Harness)
 
 async def test_the_journey_orders_its_work(harness: Harness) -> None:
     """What a mass release relies on, as the workflow asks it of Temporal: documents on the
-    paperwork queue, the embassy path first and the records last; the read model's bookkeeping
+    paperwork queue, the embassy path first and everything else after; the read model's bookkeeping
     as local activities, so it never queues on the server."""
     h = harness
     case_id = await open_case(h, 0)
@@ -329,7 +329,7 @@ async def test_the_journey_orders_its_work(harness: Harness) -> None:
         "intake_consent": (paperwork, 5),
         "identity_report": (paperwork, 5),
         "etd_application": (paperwork, 2),
-        "funding_request": (paperwork, 0),  # the default (3)
+        "funding_request": (paperwork, 5),  # off the embassy's path: behind it, with the records
     }
     local = {
         "sync_read_model",
