@@ -50,6 +50,14 @@ from workflows.calls import FIRST
 from workflows.embassy_requests import EmbassyRequestsWorkflow
 
 
+class _RequestUnrenderable(Exception):
+    """The request could not be rendered by the document's fault (activities.deps.document_fault)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 def _unrenderable(kind: str) -> str:
     return (
         f"the embassy request could not be rendered with this case in it ({kind}, attempt "
@@ -209,17 +217,18 @@ class EmbassyRequestActivities:
         Rendering that fails by the document's fault is retried as any fault until the last of
         ``RENDER_ATTEMPTS``; then each survivor is tried in a request of their own, and those
         whose data cannot be rendered are left out, failed, each waiting for a supervisor. When
-        none renders alone, the template is at fault: every case in the batch fails. The errors
-        name the exception's type, never its text, which may quote a survivor."""
+        none renders alone, the template is at fault: every case in the batch fails. Only the
+        rendering is judged so: a database or disk fault while storing is retried as any. The
+        errors name the exception's type, never its text, which may quote a survivor."""
         log = get_logger(request=batch.request_reference, stage="embassy")
         try:
             return self._store(batch, entries, result.sent)
-        except Exception as err:
-            kind = document_fault(err)
-            if kind is None:
-                raise  # the machine's fault, or the worker stopping: retried as any
+        except _RequestUnrenderable as err:
+            kind = err.kind
             attempt = activity.info().attempt
-            log.warning("embassy request not rendered", error_type=kind, attempt=attempt, exc_info=err)
+            log.warning(
+                "embassy request not rendered", error_type=kind, attempt=attempt, exc_info=err.__cause__
+            )
             if attempt < RENDER_ATTEMPTS:
                 raise ApplicationError(
                     f"the embassy request could not be rendered ({kind}, attempt {attempt})",
@@ -238,36 +247,43 @@ class EmbassyRequestActivities:
             try:
                 result.sent = list(named)
                 return self._store(batch, list(named.values()), result.sent)
-            except Exception as again:
-                kind = document_fault(again)
-                if kind is None:
-                    raise
+            except _RequestUnrenderable as again:
                 # Each renders alone but not together: the template's fault after all.
-                result.failed.update({case_id: _unrenderable(kind) for case_id in named})
+                result.failed.update({case_id: _unrenderable(again.kind) for case_id in named})
         result.sent = []
         return None
 
     def _fault_alone(self, batch: EmbassyRequestBatch, entry: RequestEntry) -> str | None:
         """The type of the error if a request naming this survivor alone cannot render either."""
-        settings = self.deps.settings
-        code = "TRIAL-ONLY"
-        context = request_context(
-            batch.request_reference,
-            batch.nationality,
-            batch.issued_on,
-            [entry],
-            settings.organisation,
-            code,
-            verify_url(settings.public_url, code),
-        )
         try:
-            self.deps.render_pdf(DocType.embassy_request, context)
+            self._render(batch, [entry], "TRIAL-ONLY", 1)
+        except _RequestUnrenderable as err:
+            return err.kind
+        return None
+
+    def _render(
+        self, batch: EmbassyRequestBatch, entries: list[RequestEntry], code: str, version: int
+    ) -> bytes:
+        """The request's PDF; a failure by the document's fault (the template, or a survivor's
+        data, from building its rows on) raises _RequestUnrenderable, any other is the machine's."""
+        settings = self.deps.settings
+        try:
+            context = request_context(
+                batch.request_reference,
+                batch.nationality,
+                batch.issued_on,
+                entries,
+                settings.organisation,
+                code,
+                verify_url(settings.public_url, code),
+                version,
+            )
+            return self.deps.render_pdf(DocType.embassy_request, context)
         except Exception as err:
             kind = document_fault(err)
             if kind is None:
-                raise
-            return kind
-        return None
+                raise  # the machine's fault, or the worker stopping: retried as any
+            raise _RequestUnrenderable(kind) from err
 
     def _discard_draft(self, draft: Document) -> None:
         """A request stored but never mailed, and now not to be: its row, the cases it names and
@@ -304,17 +320,7 @@ class EmbassyRequestActivities:
         )
 
         def render(version: int, code: str) -> bytes:
-            context = request_context(
-                batch.request_reference,
-                batch.nationality,
-                batch.issued_on,
-                entries,
-                settings.organisation,
-                code,
-                verify_url(settings.public_url, code),
-                version,
-            )
-            return self.deps.render_pdf(DocType.embassy_request, context)
+            return self._render(batch, entries, code, version)
 
         self.store.store(
             case_id=None,
