@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +26,8 @@ from documents.verify import verify_url
 from repatriation.logs import get_logger
 
 AWAITED_FROM_EMBASSY = ("nationality", "etd")
+# A mail's subject is kept with its notice (database.models.NoticeRow.subject, 300 characters).
+SUBJECT_LIMIT = 200
 STEP = "send_embassy_lists"
 
 
@@ -96,7 +97,8 @@ class EmbassyListActivities:
             attempt = activity.info().attempt
             which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(made.unrenderable.items()))
             if attempt >= RENDER_ATTEMPTS:  # for good: the supervisors are told, not left to look
-                await asyncio.to_thread(self._tell_supervisors, request.list_date.isoformat(), which)
+                day = request.list_date.isoformat()
+                await in_thread_heartbeating(lambda: self._tell_supervisors(day, which, bool(made.sent)))
             raise ApplicationError(
                 f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
                 "the data is at fault; once mended, `repatriation embassy lists` sends it",
@@ -180,22 +182,25 @@ class EmbassyListActivities:
             )
         return made
 
-    def _tell_supervisors(self, day: str, which: str) -> None:
+    def _tell_supervisors(self, day: str, which: str, others_sent: bool) -> None:
         """Mail the supervisors, once a day, which embassies' lists could not be rendered (the
         embassies and the errors' types only: nothing about a survivor)."""
+        subject = f"Daily embassy lists of {day} not sent: {which}"
+        if len(subject) > SUBJECT_LIMIT:  # every embassy's, say: the body names them all
+            subject = f"Daily embassy lists of {day} not sent: {which.count('(')} embassies"
+        others = "The other embassies' lists went." if others_sent else "No list went."
         send_once(
             self.deps,
             notice_id=lists_unrenderable_notice(day),
             kind="lists_unrenderable",
             case_id=lists_unrenderable_notice(day),
             to=recipient(self.deps.settings, Role.supervisor, ""),
-            subject=f"Daily embassy lists of {day} not sent: {which}",
+            subject=subject,
             body=(
                 f"The daily list for {which} could not be rendered on {day}, after {RENDER_ATTEMPTS} "
                 "attempts: a document template or a case's data is at fault (the worker's log names "
-                "the template). The other embassies' lists went. Once it is mended, run "
-                "`repatriation embassy lists` to send the missing list; tomorrow morning's run "
-                "tries again."
+                f"the template). {others} Once it is mended, run `repatriation embassy lists` to send "
+                "the missing list; tomorrow morning's run tries again."
             ),
             attachments=[],
         )
