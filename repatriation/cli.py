@@ -97,12 +97,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     housekeeping: the daily lists' Schedule and the stuck sweep (``repatriation.temporal.housekeeping``)."""
     from api.app import create_app
     from repatriation.http import serving
-    from repatriation.temporal import connect_patiently, housekeeping
+    from repatriation.temporal import connect_unless_stopped, housekeeping
 
     settings = _settings(args)
 
     async def main(stop: asyncio.Event) -> int:
-        client = await connect_patiently(settings)
+        client = await connect_unless_stopped(settings, stop)
+        if client is None:
+            return 130  # told to stop before Temporal answered
         db = _db(settings)
         app = create_app(settings, client, db)
         async with (

@@ -99,14 +99,12 @@ async def connect_unless_stopped(
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
+    finally:  # stopped, or the caller cancelled: nothing left running behind
         stopping.cancel()
-    if connecting.done():
-        return connecting.result()
-    connecting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await connecting
-    return None
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.wait({connecting})
+    return None if connecting.cancelled() else connecting.result()
 
 
 # How much lower the deployed worker's render processes' CPU priority is than its own: in a mass
