@@ -45,6 +45,14 @@ def templates_with_a_mistake(tmp_path: Path, doc_type: DocType, line: str = BROK
     return folder, good
 
 
+async def mended_and_retried(h: Harness, case_id: str, templates: Path, doc_type: DocType, good: str) -> None:
+    """The broken template put right, then a supervisor's retry: the case waits for the embassy."""
+    (templates / f"{doc_type.value}.html").write_text(good, encoding="utf-8")
+    await h.service.intervene(case_id, {"action": "retry", "justification": "template mended"}, SUPERVISOR)
+    state = await h.wait_pending(case_id, DecisionKind.nationality)
+    assert state.blocked is None
+
+
 def documents_of(db, case_id: str, doc_type: DocType) -> int:  # noqa: ANN001
     with db.session() as s:
         return s.scalar(
@@ -72,11 +80,7 @@ async def test_a_document_that_cannot_render_waits_for_a_supervisor(
         await h.wait_stuck(SUPERVISOR, [(case_id, "failed")])
 
         # The template mended, a supervisor's retry renders it, once, and the case goes on.
-        (templates / f"{DocType.etd_application.value}.html").write_text(good, encoding="utf-8")
-        retry = {"action": "retry", "justification": "template mended"}
-        await h.service.intervene(case_id, retry, SUPERVISOR)
-        state = await h.wait_pending(case_id, DecisionKind.nationality)
-        assert state.blocked is None
+        await mended_and_retried(h, case_id, templates, DocType.etd_application, good)
         assert documents_of(h.db, case_id, DocType.etd_application) == 1
 
 
@@ -283,11 +287,7 @@ async def test_cases_left_out_of_an_unrenderable_request_wait_for_a_supervisor(
         assert embassy_requests_of(h.db) == []
         await h.wait_stuck(SUPERVISOR, [(case_id, "failed")])
 
-        (templates / f"{DocType.embassy_request.value}.html").write_text(good, encoding="utf-8")
-        retry = {"action": "retry", "justification": "template mended"}
-        await h.service.intervene(case_id, retry, SUPERVISOR)
-        state = await h.wait_pending(case_id, DecisionKind.nationality)
-        assert state.blocked is None
+        await mended_and_retried(h, case_id, templates, DocType.embassy_request, good)
         (request,) = embassy_requests_of(h.db)
         with h.db.session() as s:
             assert list(s.scalars(select(DocumentCase.case_id))) == [case_id]
