@@ -98,7 +98,8 @@ class EmbassyListActivities:
             which = ", ".join(f"{nat} ({kind})" for nat, kind in sorted(made.unrenderable.items()))
             if attempt >= RENDER_ATTEMPTS:  # for good: the supervisors are told, not left to look
                 day = request.list_date.isoformat()
-                await in_thread_heartbeating(lambda: self._tell_supervisors(day, which, bool(made.sent)))
+                failed, others = len(made.unrenderable), bool(made.sent)
+                await in_thread_heartbeating(lambda: self._tell_supervisors(day, which, failed, others))
             raise ApplicationError(
                 f"the daily list for {which} could not be rendered (attempt {attempt}): a template or "
                 "the data is at fault; once mended, `repatriation embassy lists` sends it",
@@ -182,12 +183,12 @@ class EmbassyListActivities:
             )
         return made
 
-    def _tell_supervisors(self, day: str, which: str, others_sent: bool) -> None:
+    def _tell_supervisors(self, day: str, which: str, failed: int, others_sent: bool) -> None:
         """Mail the supervisors, once a day, which embassies' lists could not be rendered (the
         embassies and the errors' types only: nothing about a survivor)."""
         subject = f"Daily embassy lists of {day} not sent: {which}"
         if len(subject) > SUBJECT_LIMIT:  # every embassy's, say: the body names them all
-            subject = f"Daily embassy lists of {day} not sent: {which.count('(')} embassies"
+            subject = f"Daily embassy lists of {day} not sent: {failed} embassies"
         others = "The other embassies' lists went." if others_sent else "No list went."
         send_once(
             self.deps,

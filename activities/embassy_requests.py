@@ -235,8 +235,7 @@ class EmbassyRequestActivities:
                     type="DocumentUnrenderable",
                 ) from None
         named = dict(zip(result.sent, entries, strict=True))
-        alone = {case_id: self._fault_alone(batch, entry) for case_id, entry in named.items()}
-        faults = {case_id: fault for case_id, fault in alone.items() if fault}
+        faults = {c: fault for c, entry in named.items() if (fault := self._fault_alone(batch, entry))}
         if len(faults) == len(named):
             faults = {case_id: kind for case_id in named}  # none renders alone: the template's fault
         for case_id, fault in faults.items():
