@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowHistory
 
 from access.actor import Actor
-from bench import histories
+from bench import histories, server_work
 from bench.bare_temporal import Shape
 from bench.measure import BacklogWatch, CpuWatch, MemoryWatch, children, cores, percentile
 from bench.robots import Robots
+from bench.server_work import ServerWatch
 from bench.survivors import open_request, survivors
 from contracts.state import Role, Stage
 from database.engine import Database
@@ -64,6 +65,9 @@ class JourneyResult:
     # Workflow tasks waiting on the server (every case waits that long for each of its tasks).
     backlog_until_requests_out: dict[str, float] = field(default_factory=dict)
     backlog_journey: dict[str, float] = field(default_factory=dict)
+    # What the Temporal server's persistence was asked, per case (bench.server_work).
+    server_until_requests_out: dict[str, Any] = field(default_factory=dict)
+    server_journey: dict[str, Any] = field(default_factory=dict)
     # What the Temporal server keeps of a case: events and bytes by kind (bench.histories).
     history: dict[str, Any] = field(default_factory=dict)
     shapes: list[Shape] = field(default_factory=list)
@@ -223,6 +227,7 @@ async def run_journey(
     progress: Any = print,
     server_pid: int | None = None,
     task_queue: str | None = None,
+    server_metrics: str | None = None,
 ) -> JourneyResult:
     people = survivors(count, today, start=0)
     actor = Actor("bench-caseworker", Role.caseworker, organisation, source="bench")
@@ -235,6 +240,7 @@ async def run_journey(
     }
     cpu = CpuWatch(groups).start()
     backlog = BacklogWatch(client, task_queue).start() if task_queue else None
+    server = ServerWatch(server_metrics).start() if server_metrics else None
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     result = JourneyResult(cases=count, started_at=started_at)
@@ -259,6 +265,8 @@ async def run_journey(
     await cpu.stop()
     if backlog is not None:
         await backlog.stop()
+    if server is not None:
+        await server.stop()
     result.cases_per_second = count / result.seconds if result.seconds else 0.0
     result.decisions = robots.decided
     result.robot_errors = robots.errors
@@ -276,6 +284,10 @@ async def run_journey(
         result.backlog_journey = backlog.worst()
         if out is not None:
             result.backlog_until_requests_out = backlog.worst(out)
+    if server is not None and server.samples:
+        result.server_journey = server_work.summary(server.used(), count)
+        if out is not None:
+            result.server_until_requests_out = server_work.summary(server.used(out), count)
     found = await histories.fetch(client, [f"repatriation-{c}" for c in case_ids])
     result.shapes = [shape_of(h) for h in found]
     result.history = histories.profile(found)

@@ -78,6 +78,22 @@ def sample(pid: int) -> MemorySample:
     return MemorySample(rss_mb(pid), sum(rss_mb(c) for c in children(pid)))
 
 
+def interpolate(samples: list[tuple[float, dict[str, float]]], seconds: float) -> dict[str, float]:
+    """Counters sampled at times (seconds, ascending), read at ``seconds`` by linear
+    interpolation between the samples around it (the first or last sample outside them)."""
+    if not samples:
+        return {}
+    before = [s for s in samples if s[0] <= seconds]
+    after = [s for s in samples if s[0] >= seconds]
+    if not before:
+        return dict(samples[0][1])
+    if not after:
+        return dict(samples[-1][1])
+    (t0, a), (t1, b) = before[-1], after[0]
+    share = 0.0 if t1 == t0 else (seconds - t0) / (t1 - t0)
+    return {k: a.get(k, 0.0) + (b.get(k, 0.0) - a.get(k, 0.0)) * share for k in b}
+
+
 class Periodic:
     """Takes a sample every ``every`` seconds on the running event loop, from :meth:`start` to
     :meth:`stop` (which takes a last one)."""
@@ -168,17 +184,7 @@ class CpuWatch(Periodic):
 
     def at(self, seconds: float) -> dict[str, float]:
         """CPU-seconds per group ``seconds`` after the watch started (interpolated)."""
-        if not self.samples:
-            return {}
-        before = [s for s in self.samples if s[0] <= seconds]
-        after = [s for s in self.samples if s[0] >= seconds]
-        if not before:
-            return dict(self.samples[0][1])
-        if not after:
-            return dict(self.samples[-1][1])
-        (t0, a), (t1, b) = before[-1], after[0]
-        share = 0.0 if t1 == t0 else (seconds - t0) / (t1 - t0)
-        return {k: a.get(k, 0.0) + (b.get(k, 0.0) - a.get(k, 0.0)) * share for k in b}
+        return interpolate(self.samples, seconds)
 
     def used(self, until: float | None = None) -> dict[str, float]:
         """CPU-seconds per group from the start of the watch to ``until`` (default: its end)."""

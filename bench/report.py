@@ -265,7 +265,45 @@ def cpu_paragraph(journey: dict[str, Any]) -> list[str]:
                 "request was out"
             )
         lines += [text + " (a case waits about that long for each of its workflow tasks).", ""]
+    lines += server_paragraph(journey)
     return lines
+
+
+def _asked(work: dict[str, Any]) -> str:
+    """One phase's persistence operations per workflow, in words."""
+    busiest = ", ".join(f"{name} {n:.1f}" for name, n in list(work["by_operation"].items())[:5])
+    return (
+        f"{work['operations_per_workflow']:,.1f} operations a case, {work['writes_per_workflow']:.1f} of "
+        f"them writes of a workflow (a write {_f(work['write_ms'], ' ms')} on average, its wait for "
+        f"SQLite included); the most asked: {busiest}"
+    )
+
+
+def server_paragraph(journey: dict[str, Any]) -> list[str]:
+    """What the Temporal server's persistence was asked (its own metrics, bench.server_work)."""
+    whole = journey.get("server_journey")
+    if not whole:
+        return []
+    text = "What the Temporal server's persistence (its SQLite) was asked, from its own metrics: "
+    early = journey.get("server_until_requests_out")
+    if early:
+        text += f"until every embassy request was out, {_asked(early)}; "
+    return [text + f"over the whole journey, {_asked(whole)}.", ""]
+
+
+def server_limit_line(results: dict[str, Any]) -> list[str]:
+    """The journey's persistence operations per case beside bare Temporal's per workflow."""
+    journey = (results.get("journey") or {}).get("server_journey")
+    bare = (results.get("bare_temporal") or {}).get("server")
+    if not journey or not bare or not bare["operations_per_workflow"]:
+        return []
+    multiple = journey["operations_per_workflow"] / bare["operations_per_workflow"]
+    return [
+        "- **The server's persistence, journey ÷ bare Temporal**: "
+        f"{journey['operations_per_workflow']:,.1f} ÷ {bare['operations_per_workflow']:,.1f} operations "
+        f"a workflow = {multiple:.2f} (writes of a workflow {journey['writes_per_workflow']:.1f} ÷ "
+        f"{bare['writes_per_workflow']:.1f}); counts, so the machine's speed does not move them."
+    ]
 
 
 def speed_line(results: dict[str, Any]) -> list[str]:
@@ -466,6 +504,7 @@ def markdown(results: dict[str, Any], kept: str) -> str:
             f"- **Journey ÷ limit**: {_f(journey['seconds'] if journey else None, ' s')} ÷ "
             f"{_f(results['limit_seconds'], ' s')} = {results['ratio']:.3f}.",
             *limit_cpu_line(results),
+            *server_limit_line(results),
             *drift_line(results),
             "",
             "Mean time per document, by type (bare paperwork, including waiting for a free render process):",

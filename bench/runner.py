@@ -24,7 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench import histories, measure
+from bench import histories, measure, server_work
+from bench.server_work import ServerWatch
 from bench.worker import WorkerProcess, worker_env
 from repatriation.ports import free_port
 
@@ -101,6 +102,7 @@ def bench_settings(data_dir: Path, embassy_window: float | None = None) -> tuple
         "REPATRIATION_DATABASE_URL": f"sqlite:///{(data_dir / 'app.db').resolve()}",
         "REPATRIATION_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "REPATRIATION_TEMPORAL_UI_PORT": str(free_port()),
+        "REPATRIATION_TEMPORAL_METRICS_PORT": str(free_port()),
         "REPATRIATION_HTTP_PORT": str(free_port()),
         "REPATRIATION_LOG_LEVEL": "WARNING",
         "REPATRIATION_SWEEP_SECONDS": "3600",
@@ -243,6 +245,7 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             progress,
             server_pid=server_pid,
             task_queue=settings.task_queue,
+            server_metrics=server.metrics_url,
         )
         results["journey"] = journey.summary()
         progress(f"  journey: {journey.seconds:.1f} s ({journey.cases_per_second:.2f} cases/s)")
@@ -269,9 +272,15 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             cpu = measure.CpuWatch(
                 {"Temporal server": lambda: [server_pid], "bare worker": lambda: [bare_worker.pid]}
             ).start()
+            asked = ServerWatch(server.metrics_url).start() if server.metrics_url else None
             results["bare_temporal"] = await drive(client, journey.shapes, BARE_PREFIX)
             await cpu.stop()
             results["bare_temporal"]["cpu"] = cpu.used()
+            if asked is not None:
+                await asked.stop()
+                if asked.samples:
+                    bare_work = server_work.summary(asked.used(), len(journey.shapes))
+                    results["bare_temporal"]["server"] = bare_work
             sampled = [f"{BARE_PREFIX}-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]
             results["bare_temporal"]["history"] = histories.profile(await histories.fetch(client, sampled))
             progress(f"  bare Temporal: {results['bare_temporal']['seconds']:.1f} s")

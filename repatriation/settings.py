@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         None, description="Task queue of the render activities; default: the task queue + '-paperwork'."
     )
     temporal_ui_port: int = 8233
+    temporal_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Where the embedded Temporal dev server serves its own Prometheus metrics "
+        "(requests, persistence); default: not served.",
+    )
     organisation: str = Field("Phnom Penh Shelter Network", description="Issuer on documents.")
     templates_dir: Path | None = Field(
         None,

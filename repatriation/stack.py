@@ -87,6 +87,16 @@ class TemporalDevServer:
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.settings.temporal_ui_port}"
 
+    @property
+    def metrics_url(self) -> str | None:
+        """The server's own Prometheus metrics (``temporal_metrics_port``), if it serves them."""
+        port = self.settings.temporal_metrics_port
+        return f"http://{self.host}:{port}/metrics" if port else None
+
+    def _metrics_flags(self) -> list[str]:
+        port = self.settings.temporal_metrics_port
+        return ["--metrics-port", str(port)] if port else []
+
     def start(self) -> None:
         data = self.settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
@@ -112,6 +122,7 @@ class TemporalDevServer:
                 *ONE_PARTITION_FLAGS,
                 *REPORTED_PROBLEMS_FLAGS,
                 *SQLITE_FLAGS,
+                *self._metrics_flags(),
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,

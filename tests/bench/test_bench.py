@@ -187,6 +187,17 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         bare["by_kind"]["marker_recorded"]["events"] + 1
     )
 
+    # What the server's persistence was asked (its own metrics): a case asks more of it than its
+    # bare twin, and no more before every request was out than over the whole journey.
+    asked, asked_bare = journey["server_journey"], results["bare_temporal"]["server"]
+    early = journey["server_until_requests_out"]
+    assert asked["writes_per_workflow"] > 0
+    writes = asked["by_operation"]["UpdateWorkflowExecution"]
+    assert writes == pytest.approx(asked["writes_per_workflow"], abs=0.05)
+    assert asked["write_ms"] > 0 and asked_bare["writes_per_workflow"] > 0
+    assert asked["operations_per_workflow"] > asked_bare["operations_per_workflow"]
+    assert 0 < early["operations_per_workflow"] <= asked["operations_per_workflow"]
+
     text = target.read_text()
     for figure in (
         "Cases per second",
@@ -204,6 +215,8 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         "| Updates (accepted, completed) |",
         "repatriation bench --cases 3 (test)",
         "Speed probe",
+        "What the Temporal server's persistence (its SQLite) was asked",
+        "The server's persistence, journey ÷ bare Temporal",
     ):
         assert figure in text, figure
     phases = ["before the journey", "after the journey", "after bare Temporal", "after bare paperwork"]
