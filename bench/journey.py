@@ -240,7 +240,7 @@ async def run_journey(
     }
     cpu = CpuWatch(groups).start()
     backlog = BacklogWatch(client, task_queue).start() if task_queue else None
-    server = ServerWatch(server_metrics).start() if server_metrics else None
+    server = await ServerWatch(server_metrics).begin() if server_metrics else None
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     result = JourneyResult(cases=count, started_at=started_at)
@@ -284,7 +284,7 @@ async def run_journey(
         result.backlog_journey = backlog.worst()
         if out is not None:
             result.backlog_until_requests_out = backlog.worst(out)
-    if server is not None and server.samples:
+    if server is not None and server.complete:
         result.server_journey = server_work.summary(server.used(), count)
         if out is not None:
             result.server_until_requests_out = server_work.summary(server.used(out), count)

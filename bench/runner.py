@@ -272,13 +272,13 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             cpu = measure.CpuWatch(
                 {"Temporal server": lambda: [server_pid], "bare worker": lambda: [bare_worker.pid]}
             ).start()
-            asked = ServerWatch(server.metrics_url).start() if server.metrics_url else None
+            asked = await ServerWatch(server.metrics_url).begin() if server.metrics_url else None
             results["bare_temporal"] = await drive(client, journey.shapes, BARE_PREFIX)
             await cpu.stop()
             results["bare_temporal"]["cpu"] = cpu.used()
             if asked is not None:
                 await asked.stop()
-                if asked.samples:
+                if asked.complete:
                     bare_work = server_work.summary(asked.used(), len(journey.shapes))
                     results["bare_temporal"]["server"] = bare_work
             sampled = [f"{BARE_PREFIX}-{i}" for i in range(min(len(journey.shapes), HISTORY_SAMPLE))]

@@ -14,7 +14,6 @@ embassy request was out, say).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import urllib.request
@@ -26,7 +25,9 @@ from bench.measure import Periodic, interpolate
 # A line of Prometheus text: name, optional {labels}, value.
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-WRITE = "UpdateWorkflowExecution"  # a workflow's state and new history written: one transaction
+# A workflow's state and its new history events written (one transaction); its creation and the
+# rare reset or conflict resolution are not counted among them.
+WRITE = "UpdateWorkflowExecution"
 
 
 def parse(text: str) -> dict[str, float]:
@@ -76,23 +77,52 @@ def summary(used: dict[str, float], workflows: int, top: int = 8) -> dict[str, A
 
 @dataclass
 class ServerWatch(Periodic):
-    """Reads the server's persistence counters every ``every`` seconds (a reading missed is
-    skipped: the next one carries the counts)."""
+    """Reads the server's persistence counters every ``every`` seconds. :meth:`begin` takes the
+    first reading before the phase starts, so the phase's first operations are counted; a
+    reading missed (or empty: the server not answering yet) is skipped, and the next one carries
+    the counts."""
 
     url: str
     every: float = 5.0
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    missed: int = 0
+
+    async def begin(self) -> ServerWatch:
+        """Take a first reading now, then start the watch (not started if the server did not answer:
+        the phase then has no figures)."""
+        self._started = time.perf_counter()
+        await self._sample()
+        return self.start() if self.samples else self
+
+    def start(self) -> ServerWatch:
+        started = self._started
+        super().start()
+        if self.samples:  # keep begin()'s clock: its reading is the phase's start
+            self._started = started
+        return self
+
+    @property
+    def complete(self) -> bool:
+        """At least two readings, the first taken before the phase began."""
+        return len(self.samples) >= 2
 
     def used(self, until: float | None = None) -> dict[str, float]:
         """Operations (and seconds) from the watch's first reading to ``until`` seconds in
-        (default: its last reading)."""
+        (default: its last reading); a counter that went back (a restarted server) counts 0."""
         if not self.samples:
             return {}
         first = self.samples[0][1]
         last = interpolate(self.samples, until) if until is not None else self.samples[-1][1]
-        return {k: v - first.get(k, 0.0) for k, v in last.items()}
+        return {k: max(0.0, v - first.get(k, 0.0)) for k, v in last.items()}
 
     async def _sample(self) -> None:
-        with contextlib.suppress(Exception):
+        at = time.perf_counter() - self._started  # the counters are of the moment of asking
+        try:
             counts = await asyncio.to_thread(read, self.url)
-            self.samples.append((time.perf_counter() - self._started, counts))
+        except Exception:  # noqa: BLE001 - a reading missed is not a figure wrong
+            self.missed += 1
+            return
+        if counts:
+            self.samples.append((at, counts))
+        else:
+            self.missed += 1

@@ -194,7 +194,7 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
     assert asked["writes_per_workflow"] > 0
     writes = asked["by_operation"]["UpdateWorkflowExecution"]
     assert writes == pytest.approx(asked["writes_per_workflow"], abs=0.05)
-    assert asked["write_ms"] > 0 and asked_bare["writes_per_workflow"] > 0
+    assert 0.01 < asked["write_ms"] < 5000 and asked_bare["writes_per_workflow"] > 0  # ms, not s
     assert asked["operations_per_workflow"] > asked_bare["operations_per_workflow"]
     assert 0 < early["operations_per_workflow"] <= asked["operations_per_workflow"]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from bench import server_work
 from bench.server_work import ServerWatch
 
@@ -55,10 +53,26 @@ def test_the_watch_cuts_a_phase_at_any_moment_between_its_readings() -> None:
     ]
     assert watch.used() == {"UpdateWorkflowExecution": 300.0, "CreateTasks": 50.0}
     assert watch.used(15.0) == {"UpdateWorkflowExecution": 200.0, "CreateTasks": 50.0}
+    # A counter first seen in a later reading counted from 0; a cut before the first reading, none.
+    assert watch.used(5.0) == {"UpdateWorkflowExecution": 50.0, "CreateTasks": 25.0}
+    assert watch.used(-1.0) == {"UpdateWorkflowExecution": 0.0}
     assert ServerWatch("http://unused").used() == {}
 
 
-@pytest.mark.asyncio
+def test_a_counter_that_went_back_counts_nothing() -> None:
+    watch = ServerWatch("http://unused")
+    watch.samples = [(0.0, {"UpdateWorkflowExecution": 500.0}), (5.0, {"UpdateWorkflowExecution": 20.0})]
+    assert watch.used() == {"UpdateWorkflowExecution": 0.0}
+
+
+async def test_a_server_that_does_not_answer_gives_no_figures() -> None:
+    from repatriation.ports import free_port
+
+    watch = await ServerWatch(f"http://127.0.0.1:{free_port()}/metrics").begin()
+    assert watch.samples == [] and watch.missed == 1 and not watch.complete
+    assert watch._task is None  # not started: the phase is reported without the server's counts
+
+
 async def test_a_real_dev_server_serves_the_counters_the_watch_reads(tmp_path) -> None:
     """The embedded dev server started with ``temporal_metrics_port`` serves them, and a
     workflow started there is counted among its writes."""
@@ -80,8 +94,9 @@ async def test_a_real_dev_server_serves_the_counters_the_watch_reads(tmp_path) -
     server.start()
     try:
         client: Client = await wait_for_temporal(settings, server)
-        watch = ServerWatch(server.metrics_url)
-        await watch._sample()  # the reading before
+        watch = await ServerWatch(server.metrics_url, every=0.1).begin()
+        assert watch.samples, "the server's metrics did not answer"  # the reading before
+        await watch.stop()  # read by hand below, as the server publishes
         await client.start_workflow("NoSuchWorkflowType", id="counted", task_queue="nobody-polls")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
@@ -91,6 +106,7 @@ async def test_a_real_dev_server_serves_the_counters_the_watch_reads(tmp_path) -
             await watch._sample()
         assert len(watch.samples) >= 2, "the server's metrics were never read"
         assert watch.used()["CreateWorkflowExecution"] >= 1
+        assert watch.complete
         assert server_work.summary(watch.used(), workflows=1)["operations_per_workflow"] >= 1
     finally:
         server.stop()
