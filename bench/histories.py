@@ -25,6 +25,50 @@ KINDS = {
 }
 
 
+# What made the server schedule a workflow task: the first event of these kinds since the previous
+# task was scheduled (an Update is seen after the task that accepted it). A task with none of them
+# ("nothing new") was asked for by no event of the history: a query that came while the case had
+# a task in flight (the server then schedules one more task to answer it), or the SDK's own
+# (a local activity outlasting the task's heartbeat).
+CAUSES = {
+    "workflow_execution_started": "start",
+    "activity_task_completed": "activity",
+    "activity_task_failed": "activity",
+    "activity_task_timed_out": "activity",
+    "activity_task_canceled": "activity",
+    "timer_fired": "timer",
+    "workflow_execution_signaled": "signal",
+    "workflow_execution_update_admitted": "update",
+    "workflow_execution_update_accepted": "update",
+    "workflow_task_failed": "retry",
+    "workflow_task_timed_out": "retry",
+}
+NOTHING_NEW = "nothing new"
+
+
+def task_causes(history: WorkflowHistory) -> Counter[str]:
+    """The workflow tasks of one history, counted by what made the server schedule each."""
+    causes: Counter[str] = Counter()
+    trigger: str | None = None  # since the last task was scheduled
+    current: str | None = None  # the cause of the last task scheduled, once known
+    scheduled = False
+    for event in history.events:
+        name = (event.WhichOneof("attributes") or "").removesuffix("_event_attributes")
+        if name == "workflow_task_scheduled":
+            if scheduled:
+                causes[current or NOTHING_NEW] += 1
+            current, trigger, scheduled = trigger, None, True
+            continue
+        cause = CAUSES.get(name)
+        if cause == "update" and current is None and trigger is None:
+            current = "update"  # accepted by the task scheduled last, which it caused
+        elif cause is not None and trigger is None:
+            trigger = cause
+    if scheduled:
+        causes[current or NOTHING_NEW] += 1
+    return causes
+
+
 def _kind(event_name: str) -> str:
     for prefix in KINDS:
         if event_name.startswith(prefix):
@@ -50,7 +94,9 @@ def profile(histories: Sequence[WorkflowHistory]) -> dict[str, Any]:
     events: Counter[str] = Counter()
     size: Counter[str] = Counter()
     tasks = 0
+    causes: Counter[str] = Counter()
     for history in histories:
+        causes.update(task_causes(history))
         for event in history.events:
             name = event.WhichOneof("attributes") or "other"
             kind = _kind(name)
@@ -65,6 +111,7 @@ def profile(histories: Sequence[WorkflowHistory]) -> dict[str, Any]:
         "events": sum(events.values()) / n,
         "kb": sum(size.values()) / n / 1024,
         "workflow_tasks": tasks / n,
+        "task_causes": {cause: count / n for cause, count in causes.most_common()},
         "by_kind": {
             k: {"events": events[k] / n, "kb": size[k] / n / 1024} for k in order if events[k] or size[k]
         },

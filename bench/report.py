@@ -400,7 +400,27 @@ def history_section(results: dict[str, Any]) -> list[str]:
             f"; bare Temporal over {bare['workflows']:,} of its journeys, with "
             f"{_f(bare['workflow_tasks'])} workflow tasks each"
         )
-    return [text + " (KB: the events as stored, payloads encrypted):", "", _table(columns, rows), ""]
+    lines = [text + " (KB: the events as stored, payloads encrypted):", "", _table(columns, rows), ""]
+    causes = _task_causes_line(real, bare)
+    return lines + ([causes, ""] if causes else [])
+
+
+def _causes(profile: dict[str, Any]) -> str:
+    return ", ".join(f"{cause} {_f(n)}" for cause, n in profile.get("task_causes", {}).items())
+
+
+def _task_causes_line(real: dict[str, Any], bare: dict[str, Any]) -> str:
+    """What made the server schedule each workflow task (bench/histories.py, ``task_causes``)."""
+    if not real.get("task_causes"):
+        return ""
+    text = (
+        "What made the server schedule each workflow task, per workflow (the first new event since "
+        "the task before; an Update counts for the task that accepted it; nothing new: a query that "
+        f"came while a task was in flight, or the SDK's own): journey {_causes(real)}"
+    )
+    if bare.get("task_causes"):
+        text += f"; bare Temporal {_causes(bare)}"
+    return text + "."
 
 
 def markdown(results: dict[str, Any], kept: str) -> str:

@@ -110,3 +110,17 @@ async def test_a_real_dev_server_serves_the_counters_the_watch_reads(tmp_path) -
         assert server_work.summary(watch.used(), workflows=1)["operations_per_workflow"] >= 1
     finally:
         server.stop()
+
+
+async def test_the_last_reading_waits_for_the_server_to_publish(monkeypatch) -> None:
+    """The server publishes its counters about once a second: a reading taken the moment a short
+    phase ends would miss its operations (bare Temporal's three workflows once counted no write)."""
+    published = {"UpdateWorkflowExecution": 0.0}
+    monkeypatch.setattr(server_work, "read", lambda url, timeout=5.0: dict(published))
+    monkeypatch.setattr(server_work, "PUBLISHED_WITHIN", 0.3)
+    watch = await ServerWatch("http://metrics", every=60).begin()
+    # The phase's writes are done; the server publishes them a moment later.
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.1, published.update, {"UpdateWorkflowExecution": 12.0})
+    await watch.stop()
+    assert watch.used() == {"UpdateWorkflowExecution": 12.0}
