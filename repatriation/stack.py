@@ -56,6 +56,16 @@ REPORTED_PROBLEMS_FLAGS = [
 # (synchronous stays FULL), and in a mass release the server's own writes had bound every
 # workflow task (BENCHMARKS.md).
 SQLITE_FLAGS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=full"]
+# The dev server keeps no cache of the search attributes unless told to: the CLI turns it off so
+# that an attribute added at run time is seen at once, and every use of one (a case's upsert, a
+# start, each visibility task) then reads the cluster's metadata and the namespace from SQLite. In
+# a mass release that was 31.5 reads a case before every embassy request was out, beside 19.4
+# writes of a workflow, all queued for the dev server's one SQLite connection (BENCHMARKS.md,
+# 2026-12-04). Ours are registered at start (SEARCH_ATTRIBUTE_FLAGS), so the cache is kept.
+SEARCH_ATTRIBUTE_CACHE_FLAGS = [
+    "--dynamic-config-value",
+    "system.forceSearchAttributesCacheRefreshOnRead=false",
+]
 
 
 def temporal_executable() -> str:
@@ -122,6 +132,7 @@ class TemporalDevServer:
                 *ONE_PARTITION_FLAGS,
                 *REPORTED_PROBLEMS_FLAGS,
                 *SQLITE_FLAGS,
+                *SEARCH_ATTRIBUTE_CACHE_FLAGS,
                 *self._metrics_flags(),
             ],
             stdout=logfile,
