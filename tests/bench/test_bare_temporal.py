@@ -49,11 +49,12 @@ async def test_a_bare_journey_has_the_shape_it_was_given(local_env: WorkflowEnvi
         assert counted["by_kind"]["workflow_execution_update"]["events"] == 2 * shape.updates
         assert counted["by_kind"]["timer"]["events"] == 2 * shape.updates
         assert counted["workflow_tasks"] == kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
-        # Every task has one cause: its start, an activity, an Update; nothing else asked for one.
+        # Every task is counted once, under one cause. The deadlines were all cancelled by the
+        # Updates, so no timer caused one (an Update or a signal may share a task with an
+        # activity's completion, so their own counts vary from run to run).
         causes = histories.task_causes(history)
         assert sum(causes.values()) == kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]
         assert causes["start"] == 1
-        assert 1 <= causes["update"] <= shape.updates  # an Update may share a task with a completion
-        assert causes["activity"] >= 1
-        assert set(causes) <= {"start", "activity", "update", "signal", "timer", "nothing new"}
+        assert causes["timer"] == 0
+        assert set(causes) <= {"start", "activity", "update", "signal", "nothing new", "retry"}
         assert counted["kb"] * 1024 == sum(e.ByteSize() for e in history.events)
