@@ -178,6 +178,18 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
     )
 
 
+def dev_server_settings(tmp_path: Path) -> Settings:
+    """Settings for the stack's own Temporal dev server (``repatriation.stack.TemporalDevServer``)
+    on free ports, its Prometheus metrics served too."""
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        temporal_metrics_port=free_port(),
+    )
+
+
 @contextlib.asynccontextmanager
 async def harness_for(
     env: WorkflowEnvironment,

@@ -78,17 +78,10 @@ async def test_a_real_dev_server_serves_the_counters_the_watch_reads(tmp_path) -
     workflow started there is counted among its writes."""
     from temporalio.client import Client
 
-    from repatriation.ports import free_port
-    from repatriation.settings import Settings
     from repatriation.stack import TemporalDevServer, wait_for_temporal
+    from tests.conftest import dev_server_settings
 
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        temporal_address=f"127.0.0.1:{free_port()}",
-        temporal_ui_port=free_port(),
-        temporal_metrics_port=free_port(),
-    )
+    settings = dev_server_settings(tmp_path)
     server = TemporalDevServer(settings)
     assert server.metrics_url is not None
     server.start()

@@ -10,9 +10,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from bench import server_work
-from repatriation.ports import free_port
-from repatriation.settings import Settings
 from repatriation.stack import TemporalDevServer, wait_for_temporal
+from tests.conftest import dev_server_settings
 
 STAGE = SearchAttributeKey.for_keyword("RepatriationStage")
 NATIONALITY = SearchAttributeKey.for_keyword("Nationality")
@@ -33,13 +32,7 @@ async def _counts_once_published(url: str, operation: str, at_least: float) -> d
 
 
 async def test_search_attributes_work_and_come_from_the_servers_cache(tmp_path: Path) -> None:
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        temporal_address=f"127.0.0.1:{free_port()}",
-        temporal_ui_port=free_port(),
-        temporal_metrics_port=free_port(),
-    )
+    settings = dev_server_settings(tmp_path)
     server = TemporalDevServer(settings)
     server.start()
     try:
