@@ -275,6 +275,7 @@ class RepatriationWorkflow:
                 assert d.source_id and d.amount
                 info = workflow.current_update_info()
                 key = f"{self.j.start.case_id}:funding:{info.id if info else d.source_id}"
+                taken = self.j.decisions_taken  # this approval's among them (journey.V10)
                 try:
                     self.j.state.funding = await calls.commit_funds(
                         CommitFunds(
@@ -291,6 +292,7 @@ class RepatriationWorkflow:
                     raise ApplicationError(
                         f"funding not approved: {message}", type="DecisionRejected", non_retryable=True
                     ) from err
+                self.j.settled_by(taken)
                 verdict = f"funding approved: {d.currency} {d.amount} from {d.source_id}"
             else:
                 verdict = "funding rejected"

@@ -102,6 +102,24 @@ async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_o
     # Every decision completes in its accepting task but the funding approval, which first
     # commits the funds (an activity).
     assert completed_at_once == 3 and settling_timers == 3
+    # v10: the funding approval is settled by that commitment, which came in a later task than
+    # its acceptance: the case writes it there, with no settling timer of its own. Those three
+    # are all the case started.
+    assert sum(acceptance_timer(e) for e in events) == 3
+    activity = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    committed = next(
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and activity[e.activity_task_completed_event_attributes.scheduled_event_id] == "commit_funds"
+    )
+    its_task = next(i for i in range(committed, len(events)) if events[i].event_type == TASK_STARTED)
+    recorded_there, _ = after_acceptance(events, its_task)
+    assert "sync_read_model" in {local_activity(e) for e in recorded_there}
     assert sorted(decided(h, case_id)) == sorted(
         [DecisionKind.identity_attestation, DecisionKind.funding, DecisionKind.nationality, DecisionKind.etd]
     )
