@@ -180,6 +180,8 @@ async def estimate_costs(request: EstimateInput, local: bool = False) -> CostEst
 
 
 async def commit_funds(request: CommitFunds) -> FundingCommitment:
+    # Never a local activity: its completion settles the funding approval (journey.V10), which
+    # holds only for an activity handed out once the task that scheduled it is recorded.
     return await _run("commit_funds", request, FundingCommitment)
 
 
