@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deps import Deps, available_cores
@@ -198,7 +198,7 @@ def paperwork_slots(deps: Deps) -> int:
 
 @contextlib.asynccontextmanager
 async def running_workers(
-    client: Client, deps: Deps, tuning: WorkerTuning | None = None
+    client: Client, deps: Deps, tuning: WorkerTuning | None = None, interceptors: Sequence[Interceptor] = ()
 ) -> AsyncIterator[list[Worker]]:
     """Run the two workers of one process until the block ends, then stop them gracefully
     (the activities in hand finish first).
@@ -210,13 +210,14 @@ async def running_workers(
       the rest of a mass release's paperwork waits in Temporal, ordered by priority.
 
     Mail that a worker from before the outbox was sealed left in clear is sealed first.
+    ``interceptors`` go after the stuck view's own (tests: a slow step).
     """
     settings = deps.settings
     sealed = await asyncio.to_thread(seal_plain_mails, settings.outbox_dir, deps.sealer)
     if sealed:
         get_logger().info("outbox: plain mails sealed", count=sealed)
     activities = build_activities(deps)
-    interceptors = [StuckInterceptor(deps.db, settings.stuck_after_attempts)]
+    interceptors = [StuckInterceptor(deps.db, settings.stuck_after_attempts), *interceptors]
     slots = paperwork_slots(deps)
     with (
         ThreadPoolExecutor(

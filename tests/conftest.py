@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest_asyncio
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Interceptor
 
 from access.actor import Actor, operator
 from activities.deps import Deps
@@ -196,6 +197,7 @@ async def harness_for(
     tmp_path: Path,
     database_url: str | None = None,
     tuning: WorkerTuning | None = None,
+    interceptors: Sequence[Interceptor] = (),
     **overrides: object,
 ) -> AsyncIterator[Harness]:
     """A worker with its own task queue, data folder and database, on the given Temporal env."""
@@ -203,7 +205,7 @@ async def harness_for(
     deps = Deps.from_settings(settings)
     ledger.ensure_sources(deps.db, ledger.DEFAULT_SOURCES)
     try:
-        async with running_workers(env.client, deps, tuning):
+        async with running_workers(env.client, deps, tuning, interceptors):
             try:
                 yield Harness(env, CaseService(settings, env.client, deps.db), settings, deps.db, deps)
             finally:
