@@ -33,10 +33,9 @@ REQUEST_OVERDUE = timedelta(hours=1)
 async def _consolidated_request(j: Journey) -> DocumentRef:
     """Join the embassy's next consolidated request and wait until it has gone out."""
     j.embassy_answer = None
-    await j.after_decision_task()  # the embassy's batcher is told only what Temporal has recorded
-    await calls.join_embassy_request(
-        JoinEmbassyRequest(case_id=j.start.case_id, workflow_id=workflow.info().workflow_id)
-    )
+    joining = JoinEmbassyRequest(case_id=j.start.case_id, workflow_id=workflow.info().workflow_id)
+    # The embassy's batcher is told only what Temporal has recorded.
+    await j.in_turn(lambda: calls.join_embassy_request(joining), settled=True)
     j.event(Stage.embassy, "queued", "waiting for the embassy's next consolidated request")
     await j.sync()
     try:

@@ -25,7 +25,10 @@ async def run(j: Journey) -> None:
     # supervisor to fix it and retry, as any step that fails for good, rather than failing the case.
     asked = EstimateInput(case_id=j.start.case_id, today=workflow.now().date())
     estimate = await j.guarded(
-        Stage.funding, "cost estimate", lambda: calls.estimate_costs(asked, local=j.v3), False
+        Stage.funding,
+        "cost estimate",
+        lambda: j.in_turn(lambda: calls.estimate_costs(asked, local=j.v3)),
+        False,
     )
     assert estimate is not None  # not skippable: a cost cannot be overridden away
     j.state.estimate = estimate

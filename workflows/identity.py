@@ -18,7 +18,10 @@ async def run(j: Journey) -> None:
     await j.sync()
     request = IdentityCheckInput(case_id=j.start.case_id, today=workflow.now().date())
     report = await j.guarded(
-        Stage.identity, "identity checks", lambda: calls.run_identity_checks(request, local=j.v3), False
+        Stage.identity,
+        "identity checks",
+        lambda: j.in_turn(lambda: calls.run_identity_checks(request, local=j.v3)),
+        False,
     )
     assert report is not None
     j.state.identity = report

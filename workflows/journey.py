@@ -114,6 +114,18 @@ V9 = "v9-notices-mailed-beside-the-wait"
 # one workflow task, three writes of the server, a case (BENCHMARKS.md, 2026-12-04). Cases opened
 # before it replay and carry on as they began.
 V10 = "v10-a-funding-approval-settled-by-its-commitment"
+# The eleventh: a case runs one local activity at a time (:meth:`Journey.in_turn`). Its steps run
+# side by side (the read model's writer beside the identity checks, the cost estimate and the
+# embassy request), and the SDK hands a workflow its local activities' results in the order they
+# completed when it runs them, but in the order they were scheduled when it rebuilds the case
+# from its history (temporalio/sdk-python#1578). Two steps whose local activities completed out
+# of order could then resume in another order on replay and schedule their next commands in
+# another order: a worker restarted, or the case evicted from its cache, and every workflow task
+# of the case failed from then on ("Activity type of recorded marker 'sync_read_model' does not
+# match activity type of local activity command 'join_embassy_request'", met once in CI with no
+# workflow cache). One at a time, their results come in the order they were scheduled either
+# way. Cases opened before it replay and carry on as they began.
+V11 = "v11-one-local-activity-at-a-time"
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
 
@@ -141,7 +153,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v10 = workflow.patched(V10)
+        self.v11 = workflow.patched(V11)
+        self.v10 = self.v11 or workflow.patched(V10)
         self.v9 = self.v10 or workflow.patched(V9)
         self.v8 = self.v9 or workflow.patched(V8)
         self.v7 = self.v8 or workflow.patched(V7)
@@ -151,6 +164,7 @@ class Journey:
         self.paperwork_queue = start.policy.paperwork_task_queue if self.v3 else None
         self._records: list[asyncio.Task[None]] = []
         self._blocking = asyncio.Lock()  # one failed step at a time before a supervisor
+        self._local_turn = asyncio.Lock()  # v11: one local activity at a time
         self._resolved = 0
         self._writer: asyncio.Task[None] | None = None
         self._written = 0
@@ -330,11 +344,32 @@ class Journey:
             # v7: for READ_MODEL_BACKSTOP at most; v8: for the settling timer's task.
             if not self.settled():
                 await self._next_task()
-            sync = self.read_model()
-            self._upsert_search_attributes()
-            await calls.sync_read_model(sync, local=True)
+            async with self._turn():
+                if self.v11 and not self.settled():
+                    continue  # a decision came while another step had the turn: its task first
+                sync = self.read_model()
+                self._upsert_search_attributes()
+                await calls.sync_read_model(sync, local=True)
             self._written = max(self._written, sync.seq)
             del self._unrecorded[: len(sync.decisions)]
+
+    # -- v11: one local activity at a time -------------------------------------------------------
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._local_turn if self.v11 else contextlib.nullcontext()
+
+    async def in_turn(self, run: Callable[[], Awaitable[T]], settled: bool = False) -> T:
+        """Run a step that is a local activity once no other local activity of the case is running
+        (v11, see ``V11``); in the order the steps asked, since the lock wakes its waiters in turn.
+        ``settled``: a step with an effect outside the workflow, which must not run in a task
+        that took a decision (:meth:`after_decision_task`), nor in one that took a decision while
+        the step waited for its turn."""
+        while True:
+            if settled:
+                await self.after_decision_task()
+            async with self._turn():
+                if settled and self.v11 and not self.settled():
+                    continue
+                return await run()
 
     def _upsert_search_attributes(self, always: bool = False) -> None:
         """v3 upserts only what changed: each upsert is a write to the server's visibility store.
