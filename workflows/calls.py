@@ -8,7 +8,9 @@ Activities are referenced by name so that this module never imports SQLAlchemy o
   the embassy's next request. They run in the worker that runs the workflow task, are recorded
   as a marker in the history, and need no task scheduled, matched and dispatched on the server,
   nor a workflow task of their own afterwards: in a mass release the server's work per case, not
-  the worker's, was what bound the orchestration. They retry as any activity does.
+  the worker's, was what bound the orchestration. They retry as any activity does. A case runs
+  one at a time (``Journey.in_turn``, journey v11): the SDK hands back the results of local
+  activities that overlapped in another order on replay than when they ran.
 - Documents render on a task queue of their own (``Policy.paperwork_task_queue``), served by
   workers whose slots match their render processes, so that the backlog of a mass release waits
   in Temporal, where it is ordered by priority, instead of in the workers.
