@@ -89,6 +89,18 @@ def _shift(value: str, delta: timedelta) -> str:
     return (datetime.fromisoformat(value) + delta).isoformat()
 
 
+def _fresh_case_id(taken: set[str]) -> tuple[str, str]:
+    """A case id whose reference (its first eight hex digits) no case has, as the service gives
+    one (``CaseService._insert_case``): among 10,000 cases two random ones share it about once
+    in a hundred runs, and the cases' table refuses the second."""
+    while True:
+        case_id = str(uuid.uuid4())
+        reference = case_reference(case_id)
+        if reference not in taken:
+            taken.add(reference)
+            return case_id, reference
+
+
 def fill_rows(
     service: CaseService, template_id: str, count: int, start_index: int, organisation: str, today: date
 ) -> int:
@@ -98,6 +110,7 @@ def fill_rows(
         assert template is not None
         base_state = copy.deepcopy(template.state)
         base_opened = template.opened_at
+        taken = set(session.scalars(select(Case.reference)))
     now = datetime.now(UTC)
     people = survivors(count, today, start=start_index)
     cases: list[dict[str, Any]] = []
@@ -105,8 +118,7 @@ def fill_rows(
     for n, person in enumerate(people):
         request = open_request(person, f"bench-fill-{start_index + n:06d}")
         profile = request.survivor
-        case_id = str(uuid.uuid4())
-        reference = case_reference(case_id)
+        case_id, reference = _fresh_case_id(taken)
         opened = now - timedelta(seconds=(n * 7919) % (OVERDUE_SHARE_DAYS * 86400))
         delta = opened - base_opened
         state = copy.deepcopy(base_state)
