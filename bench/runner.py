@@ -339,6 +339,11 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
                 settle=options.settle,
             )
             results["scale"] = scale.summary()
+    except BaseException as err:
+        # A run takes up to an hour: what the phases before the failure measured is kept (the
+        # JSON, as if the later phases had been skipped), with what stopped it.
+        results["failed"] = f"{type(err).__name__}: {err}"
+        raise
     finally:
         for process in reversed(workers):
             process.stop()
@@ -349,6 +354,8 @@ async def run(options: Options, progress: Callable[[str], None] = print) -> dict
             shutil.rmtree(data_dir, ignore_errors=True)
         elif options.keep or not created:
             progress(f"Data folder kept: {data_dir}")
-    if options.json_path:
-        options.json_path.write_text(json.dumps(results, indent=2, default=str))
+        if options.json_path:
+            options.json_path.write_text(json.dumps(results, indent=2, default=str))
+            if "failed" in results:
+                progress(f"What was measured before it stopped is in {options.json_path}")
     return results

@@ -16,7 +16,7 @@ import pytest
 
 from activities.deps import RenderFailed, RenderPool, RenderProcessLost
 from bench import report
-from bench.measure import percentile
+from bench.measure import children, percentile
 from bench.runner import Options, run
 from bench.survivors import open_request, survivors
 from contracts.messages import DocType
@@ -301,3 +301,30 @@ def test_a_ratio_is_judged_only_when_the_phases_ran_at_one_speed() -> None:
     quick = _ratio_results(steady)
     quick["journey"]["cases"] = 10  # type: ignore[index]
     assert _ratio_verdict(quick) == "not comparable (10 cases)"
+
+
+@needs_temporal
+def test_a_phase_that_fails_leaves_what_was_measured_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full run takes up to an hour: when a phase fails, the JSON still holds the machine, the
+    phases before it and what stopped it, and every process the run started is gone."""
+    import json
+
+    import bench.paperwork
+
+    def broken(*args: object) -> dict[str, float]:
+        raise RuntimeError("the Chinese font is missing")
+
+    monkeypatch.setattr(bench.paperwork, "cjk_ratio", broken)
+    out = tmp_path / "run.json"
+    options = Options(cases=3, data_dir=tmp_path / "data", report=None, json_path=out, command="test")
+    before = set(children(os.getpid()))
+    with pytest.raises(RuntimeError, match="font is missing"):
+        asyncio.run(run(options, progress=lambda line: None))
+
+    results = json.loads(out.read_text())
+    assert results["failed"] == "RuntimeError: the Chinese font is missing"
+    assert results["command"] == "test" and "cores available" in results["machine"]["cpu"]
+    assert results["seconds"] > 0 and "journey" not in results
+    assert set(children(os.getpid())) <= before  # the Temporal server stopped
