@@ -126,6 +126,19 @@ V10 = "v10-a-funding-approval-settled-by-its-commitment"
 # workflow cache). One at a time, their results come in the order they were scheduled either
 # way. Cases opened before it replay and carry on as they began.
 V11 = "v11-one-local-activity-at-a-time"
+# The twelfth: a decision that asks for a document is settled by that document. Most decisions
+# a case writes itself were followed by the settling timer's workflow task (v8), 5.7 of a case's
+# 27 in a mass release (BENCHMARKS.md). But the identity attestation asks for the ETD application
+# and the identity report in the very task that accepts it, the ETD issued for the exit clearance,
+# the flight chosen for its booking; a document or a booking is made by an activity, handed out
+# only once the task that scheduled it is recorded, so its result, when the server hands it back,
+# proves that task recorded, as the timer's firing does (v10 does the same with the funding
+# approval's commitment; ``Journey.settling``). The case's own write after such a decision waits
+# for it (the service has written the decision and the state after it meanwhile, v6), with a timer
+# of READ_MODEL_BACKSTOP in case it is slow (a mass release's queue); what a person waits on (an
+# intervention's answer, the closure's last write) still takes the millisecond's timer. Cases
+# opened before it replay and carry on as they began.
+V12 = "v12-a-decision-settled-by-the-document-it-asks-for"
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
 
@@ -153,7 +166,8 @@ class Journey:
         self.blocked_action: str | None = None
         self.blocked_skippable = False
         self._seq = 0
-        self.v11 = workflow.patched(V11)
+        self.v12 = workflow.patched(V12)
+        self.v11 = self.v12 or workflow.patched(V11)
         self.v10 = self.v11 or workflow.patched(V10)
         self.v9 = self.v10 or workflow.patched(V9)
         self.v8 = self.v9 or workflow.patched(V8)
@@ -174,6 +188,8 @@ class Journey:
         self._decisions_taken = 0  # v8: decisions (and interventions) taken so far
         self._decisions_settled = 0  # v8: of them, those whose task Temporal has recorded
         self._settling: asyncio.Task[None] | None = None  # v8: the timer that settles them
+        self._settlers: list[int] = []  # v12: decisions taken when each document rendering was asked for
+        self._awaiting_settler: asyncio.Task[None] | None = None  # v12: the wait for one of them
         self.embassy_answer: EmbassyRequestSent | None = None
         # Set once the closure runs (closure.py): a step of the closure that fails for good waits
         # for a supervisor's retry or override even though the case is stopping, since the stop
@@ -276,12 +292,59 @@ class Journey:
             return self._decisions_settled >= self._decisions_taken
         return self._decided_in is None or workflow.info().get_current_history_length() != self._decided_in
 
-    async def _settle(self) -> None:
-        """v8: until every decision's task is recorded, each waiter sharing one timer at a time."""
+    async def _settle(self, prompt: bool = True) -> None:
+        """v8: until every decision's task is recorded, each waiter sharing one timer at a time.
+        v12: a waiter that is not ``prompt`` (the read model's writer) waits for a document asked
+        for since the last decision instead, when there is one (``V12``), once the rest of this
+        task's steps have asked for theirs (the stages after a decision start as tasks of their
+        own, which run after the writer's)."""
+        if not prompt and self.v12 and not self.settled():
+            await workflow.wait_condition(lambda: True)
         while not self.settled():
+            if not prompt and self.v12 and self._settler_for(self._decisions_taken):
+                if self._awaiting_settler is None or self._awaiting_settler.done():
+                    self._awaiting_settler = asyncio.create_task(self._await_settler())
+                await self._awaiting_settler
+                continue
             if self._settling is None or self._settling.done():
                 self._settling = asyncio.create_task(self._settle_once())
             await self._settling
+
+    def _settler_for(self, taken: int) -> bool:
+        """v12: a document is rendering that was asked for once ``taken`` decisions were taken."""
+        return any(t >= taken for t in self._settlers)
+
+    async def _await_settler(self) -> None:
+        """v12: until that document comes back (``settled_by``), it is no longer rendering (the
+        case cancelled it: no proof), or READ_MODEL_BACKSTOP has passed (the timer's firing is a
+        later task, so it settles them too)."""
+        taken = self._decisions_taken
+        try:
+            await workflow.wait_condition(
+                lambda: self._decisions_settled >= taken or not self._settler_for(taken),
+                timeout=READ_MODEL_BACKSTOP,
+            )
+        except TimeoutError:
+            self._decisions_settled = max(self._decisions_settled, taken)
+
+    async def settling(self, activity: Awaitable[T]) -> T:
+        """v12: await an activity (not a local one) that settles the decisions taken before it was
+        scheduled once the server hands back its result, completed or failed (not one the case
+        cancelled, which the SDK may resolve at once)."""
+        if not self.v12:
+            return await activity
+        taken = self._decisions_taken
+        self._settlers.append(taken)
+        try:
+            result = await activity
+        except ActivityError as err:
+            if not isinstance(err.cause, CancelledError):
+                self.settled_by(taken)
+            raise
+        finally:
+            self._settlers.remove(taken)
+        self.settled_by(taken)
+        return result
 
     async def _settle_once(self) -> None:
         taken = self._decisions_taken
@@ -298,7 +361,7 @@ class Journey:
 
     async def _next_task(self) -> None:
         if self.v8:
-            await self._settle()
+            await self._settle(prompt=False)
             return
         if not self.v7:
             await workflow.wait_condition(self.settled)
@@ -341,7 +404,8 @@ class Journey:
             await workflow.wait_condition(lambda: True)
             # v6: not in a task that took a decision; the write waits for the case's next task
             # (the service has written it meanwhile), or for a timer if someone waits for it;
-            # v7: for READ_MODEL_BACKSTOP at most; v8: for the settling timer's task.
+            # v7: for READ_MODEL_BACKSTOP at most; v8: for the settling timer's task; v12: for the
+            # task of a document the decision asked for, if there is one (within READ_MODEL_BACKSTOP).
             if not self.settled():
                 await self._next_task()
             async with self._turn():
@@ -399,7 +463,7 @@ class Journey:
         ref = await self.guarded(
             stage,
             f"render {doc_type}",
-            lambda: calls.render_document(request, self.paperwork_queue, self.v3),
+            lambda: self.settling(calls.render_document(request, self.paperwork_queue, self.v3)),
             True,
         )
         if ref is None:

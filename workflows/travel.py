@@ -57,13 +57,13 @@ async def _book(j: Journey) -> None:
             j.event(Stage.travel, "booking_refused", refused)
             continue
         try:
-            j.state.booking = await calls.book_flight(
-                BookFlight(
-                    case_id=j.start.case_id,
-                    option=option,
-                    idempotency_key=f"{j.start.case_id}:booking:{choice.option_id}",
-                )
+            booking = BookFlight(
+                case_id=j.start.case_id,
+                option=option,
+                idempotency_key=f"{j.start.case_id}:booking:{choice.option_id}",
             )
+            # The booking settles the choice (journey.V12): the case writes it in the booking's task.
+            j.state.booking = await j.settling(calls.book_flight(booking))
         except ActivityError as err:
             cause = err.cause
             if not isinstance(cause, ApplicationError) or not cause.non_retryable:

@@ -181,7 +181,7 @@ def test_a_tiny_benchmark_produces_every_figure_and_the_report(tmp_path: Path) -
         assert abs(sum(k["kb"] for k in h["by_kind"].values()) - h["kb"]) < 1e-6
         assert h["workflow_tasks"] >= 1 + journey["updates_per_case"]
     assert real["kb"] > bare["kb"] and real["by_kind"]["workflow_execution_update"]["kb"] > 0
-    # The same local activities, and the journey's version marker (journey.V11) besides. The figures
+    # The same local activities, and the journey's version marker (journey.V12) besides. The figures
     # are means per case, so they are compared as such: 47/3 + 1 is not 50/3 in floating point.
     assert real["by_kind"]["marker_recorded"]["events"] == pytest.approx(
         bare["by_kind"]["marker_recorded"]["events"] + 1

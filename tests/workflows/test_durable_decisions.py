@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from contracts.decisions import IdentityAttestation, NationalityDecision
+from contracts.decisions import FlightChoice, IdentityAttestation, NationalityDecision
 from contracts.messages import DecisionReceipt
 from contracts.state import CaseState, DecisionKind
 from database.models import Case, DecisionRow
@@ -34,6 +34,7 @@ from workflows.repatriation import RepatriationWorkflow
 ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
 COMPLETED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
 TASK_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 # The local activities whose effects are seen outside the workflow.
 SEEN_OUTSIDE = {"sync_read_model", "record_decision", "join_embassy_request"}
 
@@ -55,6 +56,11 @@ def after_acceptance(events: list[HistoryEvent], index: int) -> tuple[list[Histo
         (i for i in range(index + 1, len(events)) if events[i].event_type == TASK_STARTED), len(events)
     )
     return events[index + 1 : end], events[end:]
+
+
+def update_name(event: HistoryEvent) -> str:
+    """The Update an acceptance is of (``attest_identity``, ...)."""
+    return str(event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name)
 
 
 def acceptance_timer(event: HistoryEvent) -> bool:
@@ -87,30 +93,50 @@ async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_o
     events = list((await h.handle(case_id).fetch_history()).events)
     accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED]
     assert len(accepted) == 4  # identity attestation, funding approval, nationality, ETD
-    completed_at_once = settling_timers = 0
+    activity = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    completed_at_once = 0
+    settling_timers: list[str] = []
     for index in accepted:
         with_it, later = after_acceptance(events, index)
         kinds = {e.event_type for e in with_it}
         # Nothing written outside the workflow in the task that took the decision.
         assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
         # The workflow writes what it decided in a later task: v8, that of a timer of a
-        # millisecond started once the decision took effect (the funding approval's in the
-        # task where its funds are committed).
+        # millisecond started once the decision took effect; v12, that of a document the decision
+        # asked for, when there is one; v10, the funding approval's, where its funds are committed.
         assert "sync_read_model" in {local_activity(e) for e in later}
         completed_at_once += COMPLETED in kinds
-        settling_timers += any(acceptance_timer(e) for e in with_it)
+        if any(acceptance_timer(e) for e in with_it):
+            settling_timers.append(update_name(events[index]))
     # Every decision completes in its accepting task but the funding approval, which first
     # commits the funds (an activity).
-    assert completed_at_once == 3 and settling_timers == 3
-    # v10: the funding approval is settled by that commitment, which came in a later task than
-    # its acceptance: the case writes it there, with no settling timer of its own. Those three
-    # are all the case started.
-    assert sum(acceptance_timer(e) for e in events) == 3
-    activity = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
+    assert completed_at_once == 3
+    # v12: the identity attestation asks for the ETD application (and the identity report), the
+    # ETD issued for the exit clearance: each is settled by its document, which an activity
+    # renders. Only the nationality, which asks for nothing, takes the millisecond's timer. v10:
+    # the funding approval is settled by its commitment. That timer is all the case started.
+    assert settling_timers == ["decide_nationality"]
+    assert sum(acceptance_timer(e) for e in events) == 1
+    attested = accepted[0]
+    assert update_name(events[attested]) == "attest_identity"
+    # The case's own write after the attestation comes in the task that a document woke: a
+    # render scheduled after the acceptance, completed once that task was recorded.
+    first_write = next(
+        i for i in range(attested, len(events)) if local_activity(events[i]) == "sync_read_model"
+    )
+    task = max(i for i in range(first_write) if events[i].event_type == TASK_STARTED)
+    task_before = max(i for i in range(task) if events[i].event_type == TASK_COMPLETED)
+    woke_by = [
+        e for e in events[task_before:task] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ]
+    assert woke_by, "the case wrote before any document came back"
+    scheduled = woke_by[0].activity_task_completed_event_attributes.scheduled_event_id
+    assert activity[scheduled] == "render_document"
+    assert scheduled > events[attested].event_id
     committed = next(
         i
         for i, e in enumerate(events)
@@ -198,6 +224,55 @@ async def test_a_decision_nothing_follows_is_written_by_the_case_at_once(harness
     assert [p.kind for p in state.pending] == [DecisionKind.etd]
     assert state.nationality_confirmed is True
     assert DecisionKind.nationality in decided(h, case_id)
+
+
+async def test_a_decision_settled_by_its_booking_is_written_by_the_case_in_the_booking_s_task(
+    harness: Harness,
+) -> None:
+    """v12: the flight choice books the flight, an activity that Temporal hands out only once the
+    choice's task is recorded. Should the service's write never come, the case writes the choice
+    in the task where the booking came back, and starts no timer of a millisecond for it."""
+    h = harness
+    case_id = await open_case(h, 0)
+    await through_identity(h, case_id)
+    await approve_funding(h, case_id)
+    await through_embassy(h, case_id)
+    state = await h.wait_pending(case_id, DecisionKind.flight_choice)
+    option = state.flight_options[0].option_id
+    # Straight to Temporal, as if the service died once the Update returned.
+    await h.handle(case_id).execute_update(
+        RepatriationWorkflow.choose_flight, FlightChoice(option_id=option, decided_by="cw-anna")
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while DecisionKind.flight_choice not in decided(h, case_id):
+        assert loop.time() < deadline, "the case never wrote the choice"
+        await asyncio.sleep(0.05)
+
+    events = list((await h.handle(case_id).fetch_history()).events)
+    chosen = [i for i, e in enumerate(events) if e.event_type == ACCEPTED][-1]
+    assert update_name(events[chosen]) == "choose_flight"
+    with_it, _ = after_acceptance(events, chosen)
+    assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
+    assert not any(acceptance_timer(e) for e in with_it)
+    activity = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    first_write = next(
+        i for i in range(chosen, len(events)) if local_activity(events[i]) == "sync_read_model"
+    )
+    task = max(i for i in range(first_write) if events[i].event_type == TASK_STARTED)
+    task_before = max(i for i in range(task) if events[i].event_type == TASK_COMPLETED)
+    woke_by = [
+        activity[e.activity_task_completed_event_attributes.scheduled_event_id]
+        for e in events[task_before:task]
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ]
+    assert woke_by == ["book_flight"]
+    state, _ = row_state(h, case_id)
+    assert state.booking is not None and state.booking.status == "ticketed"
 
 
 def settled_and_wrote(events: list[HistoryEvent]) -> bool:

@@ -20,7 +20,7 @@ from database.models import (
 from documents.sealed import MAGIC
 from tests.conftest import CASEWORKER, Harness, pdf_text
 from tests.journeys import approve_funding, book_first_flight, open_case, through_embassy, through_identity
-from workflows.journey import V11
+from workflows.journey import V12
 
 ALL_DOCUMENTS = {
     "intake_consent",
@@ -85,7 +85,7 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
     times = [e.at for e in final.history]
     assert times == sorted(times)
 
-    # A case opened now is marked once (journey.V11, as from V5): the duties of the earlier
+    # A case opened now is marked once (journey.V12, as from V5): the duties of the earlier
     # markers (the durable decisions, the closure notice) hold for it, as the rest of this test shows.
     history = await h.handle(case_id).fetch_history()
     patches = [
@@ -94,7 +94,7 @@ async def test_happy_journey_to_closure(harness: Harness) -> None:
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert len(patches) == 1 and V11.encode() in patches[0]
+    assert len(patches) == 1 and V12.encode() in patches[0]
 
     # Every document, each readable and naming the case.
     assert {d.doc_type for d in final.documents} == ALL_DOCUMENTS

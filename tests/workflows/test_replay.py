@@ -10,7 +10,8 @@ wrote its decisions within a backstop's timer (journey.V7); v8 once the case cou
 that took decisions itself instead of reading the history's length (journey.V8); v9 once a
 reminder or an overdue notice was mailed beside the wait for the decision (journey.V9); v10 once
 a funding approval was settled by the commitment of its funds (journey.V10); v11 once a case ran
-one local activity at a time (journey.V11).
+one local activity at a time (journey.V11); v12 once a decision that asks for a document was
+settled by that document (journey.V12).
 v7-second-flight-choice was recorded before a second flight choice during a booking was refused:
 it took one, and replays so (workflows/repatriation.py, ONE_FLIGHT_CHOICE)."""
 
@@ -32,7 +33,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_histories_from_before_and_after_the_patch() -> None:
     names = {p.stem.split("-")[0] for p in HISTORIES}
-    assert {"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11"} <= names
+    assert {"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12"} <= names
     assert any(p.stem == "v3-embassy-requests" for p in HISTORIES)  # the embassy's batcher too
 
 
