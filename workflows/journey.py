@@ -130,14 +130,14 @@ V11 = "v11-one-local-activity-at-a-time"
 # a case writes itself were followed by the settling timer's workflow task (v8), 5.7 of a case's
 # 27 in a mass release (BENCHMARKS.md). But the identity attestation asks for the ETD application
 # and the identity report in the very task that accepts it, the ETD issued for the exit clearance,
-# the flight chosen for its booking; a document or a booking is made by an activity, handed out
-# only once the task that scheduled it is recorded, so its result, when the server hands it back,
-# proves that task recorded, as the timer's firing does (v10 does the same with the funding
-# approval's commitment; ``Journey.settling``). The case's own write after such a decision waits
-# for it (the service has written the decision and the state after it meanwhile, v6), with a timer
-# of READ_MODEL_BACKSTOP in case it is slow (a mass release's queue); what a person waits on (an
-# intervention's answer, the closure's last write) still takes the millisecond's timer. Cases
-# opened before it replay and carry on as they began.
+# the flight chosen for its booking, the arrival for the closure report; a document or a booking
+# is made by an activity, handed out only once the task that scheduled it is recorded, so its
+# result, when the server hands it back, proves that task recorded, as the timer's firing does
+# (v10 does the same with the funding approval's commitment; ``Journey.settling``). The case's
+# own write after such a decision waits for it (the service has written the decision and the state
+# after it meanwhile, v6), with a timer of READ_MODEL_BACKSTOP in case it is slow (a mass
+# release's queue); what a person waits on (an intervention's answer, the closure's last write)
+# still takes the millisecond's timer. Cases opened before it replay and carry on as they began.
 V12 = "v12-a-decision-settled-by-the-document-it-asks-for"
 # A timer that lets a workflow task complete before what follows it (v4 to v6, above).
 ACCEPTANCE = timedelta(milliseconds=1)
