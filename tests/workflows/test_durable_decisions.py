@@ -63,6 +63,30 @@ def update_name(event: HistoryEvent) -> str:
     return str(event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name)
 
 
+def activities(events: list[HistoryEvent]) -> dict[int, str]:
+    """The activity type of each activity scheduled, by its scheduled event's id."""
+    return {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+
+
+def first_write_woken_by(events: list[HistoryEvent], index: int) -> list[tuple[str, int]]:
+    """The activities (type, scheduled event id) whose completion woke the workflow task in which
+    the case first wrote its read model after the event at ``index``."""
+    first_write = next(i for i in range(index, len(events)) if local_activity(events[i]) == "sync_read_model")
+    task = max(i for i in range(first_write) if events[i].event_type == TASK_STARTED)
+    task_before = max(i for i in range(task) if events[i].event_type == TASK_COMPLETED)
+    kinds = activities(events)
+    ids = [
+        e.activity_task_completed_event_attributes.scheduled_event_id
+        for e in events[task_before:task]
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ]
+    return [(kinds[i], i) for i in ids]
+
+
 def acceptance_timer(event: HistoryEvent) -> bool:
     if event.event_type != EventType.EVENT_TYPE_TIMER_STARTED:
         return False
@@ -72,6 +96,15 @@ def acceptance_timer(event: HistoryEvent) -> bool:
 def decided(h: Harness, case_id: str) -> list[str]:
     with h.db.session() as s:
         return list(s.scalars(select(DecisionRow.kind).where(DecisionRow.case_id == case_id)))
+
+
+async def until_written(h: Harness, case_id: str, kind: DecisionKind) -> None:
+    """Until the decision is in the decisions table (within 30 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while kind not in decided(h, case_id):
+        assert loop.time() < deadline, f"the case never wrote the {kind} decision"
+        await asyncio.sleep(0.05)
 
 
 def row_state(h: Harness, case_id: str) -> tuple[CaseState, int]:
@@ -93,11 +126,7 @@ async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_o
     events = list((await h.handle(case_id).fetch_history()).events)
     accepted = [i for i, e in enumerate(events) if e.event_type == ACCEPTED]
     assert len(accepted) == 4  # identity attestation, funding approval, nationality, ETD
-    activity = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
+    activity = activities(events)
     completed_at_once = 0
     settling_timers: list[str] = []
     for index in accepted:
@@ -125,18 +154,10 @@ async def test_a_decision_takes_effect_in_the_task_that_accepts_it_and_nothing_o
     assert update_name(events[attested]) == "attest_identity"
     # The case's own write after the attestation comes in the task that a document woke: a
     # render scheduled after the acceptance, completed once that task was recorded.
-    first_write = next(
-        i for i in range(attested, len(events)) if local_activity(events[i]) == "sync_read_model"
-    )
-    task = max(i for i in range(first_write) if events[i].event_type == TASK_STARTED)
-    task_before = max(i for i in range(task) if events[i].event_type == TASK_COMPLETED)
-    woke_by = [
-        e for e in events[task_before:task] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-    ]
+    woke_by = first_write_woken_by(events, attested)
     assert woke_by, "the case wrote before any document came back"
-    scheduled = woke_by[0].activity_task_completed_event_attributes.scheduled_event_id
-    assert activity[scheduled] == "render_document"
-    assert scheduled > events[attested].event_id
+    kind, scheduled = woke_by[0]
+    assert kind == "render_document" and scheduled > events[attested].event_id
     committed = next(
         i
         for i, e in enumerate(events)
@@ -181,11 +202,7 @@ async def test_a_decision_the_service_never_wrote_is_written_by_the_workflow(har
         RepatriationWorkflow.attest_identity, IdentityAttestation(verified=True, decided_by="cw-anna")
     )
     # Its next task (a document rendered) writes the decision and the state after it.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while DecisionKind.identity_attestation not in decided(h, case_id):
-        assert loop.time() < deadline, "the workflow never wrote the decision"
-        await asyncio.sleep(0.05)
+    await until_written(h, case_id, DecisionKind.identity_attestation)
 
     await approve_funding(h, case_id)
     await h.wait_pending(case_id, DecisionKind.nationality)
@@ -243,11 +260,7 @@ async def test_a_decision_settled_by_its_booking_is_written_by_the_case_in_the_b
     await h.handle(case_id).execute_update(
         RepatriationWorkflow.choose_flight, FlightChoice(option_id=option, decided_by="cw-anna")
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while DecisionKind.flight_choice not in decided(h, case_id):
-        assert loop.time() < deadline, "the case never wrote the choice"
-        await asyncio.sleep(0.05)
+    await until_written(h, case_id, DecisionKind.flight_choice)
 
     events = list((await h.handle(case_id).fetch_history()).events)
     chosen = [i for i, e in enumerate(events) if e.event_type == ACCEPTED][-1]
@@ -255,21 +268,7 @@ async def test_a_decision_settled_by_its_booking_is_written_by_the_case_in_the_b
     with_it, _ = after_acceptance(events, chosen)
     assert not SEEN_OUTSIDE & {local_activity(e) for e in with_it}
     assert not any(acceptance_timer(e) for e in with_it)
-    activity = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
-    first_write = next(
-        i for i in range(chosen, len(events)) if local_activity(events[i]) == "sync_read_model"
-    )
-    task = max(i for i in range(first_write) if events[i].event_type == TASK_STARTED)
-    task_before = max(i for i in range(task) if events[i].event_type == TASK_COMPLETED)
-    woke_by = [
-        activity[e.activity_task_completed_event_attributes.scheduled_event_id]
-        for e in events[task_before:task]
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-    ]
+    woke_by = [kind for kind, _ in first_write_woken_by(events, chosen)]
     assert woke_by == ["book_flight"]
     state, _ = row_state(h, case_id)
     assert state.booking is not None and state.booking.status == "ticketed"
